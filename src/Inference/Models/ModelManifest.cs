@@ -1,0 +1,111 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace AutoGlm.Orleans.Inference.Models;
+
+/// <summary>
+/// Our description of a decoder-only ONNX model (models/*/model.json): the architecture numbers the KV cache
+/// is sized from, the tokenizer and chat template to serve it with, and the graph's tensor names.
+/// </summary>
+public sealed record ModelManifest
+{
+    public const string FileName = "model.json";
+
+    public required string Name { get; init; }
+    public required string Architecture { get; init; }
+    public required int NumLayers { get; init; }
+    public required int NumAttentionHeads { get; init; }
+    public required int NumKeyValueHeads { get; init; }
+    public required int HeadDim { get; init; }
+    public required int HiddenSize { get; init; }
+    public required int VocabSize { get; init; }
+    public required int ContextLength { get; init; }
+    public string Dtype { get; init; } = "float32";
+    public string OnnxFile { get; init; } = "model.onnx";
+    public required TokenizerManifest Tokenizer { get; init; }
+    public required string ChatTemplate { get; init; }
+    public int? BosTokenId { get; init; }
+    public int? EosTokenId { get; init; }
+    public IReadOnlyList<int> EndOfTurnTokenIds { get; init; } = [];
+    public int? PadTokenId { get; init; }
+    public required ModelInputNames Inputs { get; init; }
+    public required ModelOutputNames Outputs { get; init; }
+    /// <summary>"last" when the graph returns logits for the last position only, "all" otherwise.</summary>
+    public string LogitsMode { get; init; } = "all";
+
+    /// <summary>Bytes one cached token costs across all layers: layers × (key + value) × kv heads × head dim × element.</summary>
+    public long KvBytesPerToken => (long)NumLayers * 2 * NumKeyValueHeads * HeadDim * ElementSize;
+
+    public int ElementSize => Dtype switch
+    {
+        "float32" => 4,
+        "float16" or "bfloat16" => 2,
+        _ => throw new InvalidDataException($"model {Name}: unsupported dtype '{Dtype}'"),
+    };
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    public static ModelManifest Load(string modelDirectory)
+    {
+        var path = Path.Combine(modelDirectory, FileName);
+        using var stream = File.OpenRead(path);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(stream, JsonOptions)
+            ?? throw new InvalidDataException($"{path}: empty manifest");
+        manifest.Validate(path);
+        return manifest;
+    }
+
+    private void Validate(string path)
+    {
+        static void Require(bool condition, string path, string what)
+        {
+            if (!condition)
+            {
+                throw new InvalidDataException($"{path}: {what}");
+            }
+        }
+
+        Require(NumLayers > 0, path, "num_layers must be positive");
+        Require(NumAttentionHeads > 0 && NumKeyValueHeads > 0, path, "head counts must be positive");
+        Require(NumAttentionHeads % NumKeyValueHeads == 0, path, "num_attention_heads must be a multiple of num_key_value_heads");
+        Require(HeadDim > 0 && VocabSize > 0 && ContextLength > 0, path, "head_dim, vocab_size and context_length must be positive");
+        Require(LogitsMode is "last" or "all", path, $"logits_mode must be 'last' or 'all', not '{LogitsMode}'");
+        _ = ElementSize;
+    }
+}
+
+public sealed record TokenizerManifest
+{
+    /// <summary>"tiktoken" (named encoding or ranks file), "sentencepiece" or "bpe" (tokenizer.json).</summary>
+    public required string Kind { get; init; }
+    public string? Encoding { get; init; }
+    public string? File { get; init; }
+    public IReadOnlyDictionary<string, int> SpecialTokens { get; init; } = new Dictionary<string, int>();
+}
+
+public sealed record ModelInputNames
+{
+    public string InputIds { get; init; } = "input_ids";
+    public string AttentionMask { get; init; } = "attention_mask";
+    public string PositionIds { get; init; } = "position_ids";
+    public string PastKey { get; init; } = "past_key_values.{layer}.key";
+    public string PastValue { get; init; } = "past_key_values.{layer}.value";
+
+    public string PastKeyOf(int layer) => PastKey.Replace("{layer}", layer.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    public string PastValueOf(int layer) => PastValue.Replace("{layer}", layer.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+}
+
+public sealed record ModelOutputNames
+{
+    public string Logits { get; init; } = "logits";
+    public string PresentKey { get; init; } = "present.{layer}.key";
+    public string PresentValue { get; init; } = "present.{layer}.value";
+
+    public string PresentKeyOf(int layer) => PresentKey.Replace("{layer}", layer.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    public string PresentValueOf(int layer) => PresentValue.Replace("{layer}", layer.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+}

@@ -1,0 +1,270 @@
+"""Exports the trained checkpoint to models/tiny-chat in the Hugging Face Optimum decoder layout, and writes
+the manifest (model.json), reference outputs for the .NET tests (reference.json) and the model's README."""
+import argparse
+import json
+import os
+
+import onnx
+import torch
+
+import bpe
+import chat_template
+from gpt2 import GPT2, Config, OnnxDecoder, attention_allowed
+
+OPSET = 17
+
+
+def load(checkpoint):
+    ckpt = torch.load(checkpoint, map_location="cpu")
+    model = GPT2(Config(**ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, ckpt["summary"]
+
+
+def export_onnx(model, path):
+    cfg = model.cfg
+    wrapper = OnnxDecoder(model).eval()
+    b, s, p = 2, 3, 4
+    past = []
+    for _ in range(cfg.n_layer):
+        past += [torch.randn(b, cfg.n_head, p, cfg.head_dim), torch.randn(b, cfg.n_head, p, cfg.head_dim)]
+    args = (torch.randint(0, cfg.vocab_size, (b, s)), torch.ones(b, p + s, dtype=torch.int64),
+            torch.arange(p, p + s).unsqueeze(0).expand(b, s).contiguous(), *past)
+    past_names = [f"past_key_values.{i}.{kv}" for i in range(cfg.n_layer) for kv in ("key", "value")]
+    present_names = [f"present.{i}.{kv}" for i in range(cfg.n_layer) for kv in ("key", "value")]
+    dynamic_axes = {
+        "input_ids": {0: "batch_size", 1: "sequence_length"},
+        "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
+        "position_ids": {0: "batch_size", 1: "sequence_length"},
+        "logits": {0: "batch_size"},
+    }
+    for n in past_names:
+        dynamic_axes[n] = {0: "batch_size", 2: "past_sequence_length"}
+    for n in present_names:
+        dynamic_axes[n] = {0: "batch_size", 2: "total_sequence_length"}
+    with torch.no_grad():
+        torch.onnx.export(wrapper, args, path, opset_version=OPSET,
+                          input_names=["input_ids", "attention_mask", "position_ids", *past_names],
+                          output_names=["logits", *present_names], dynamic_axes=dynamic_axes,
+                          # Folding would store the tied embedding twice (once transposed for the head).
+                          do_constant_folding=False)
+    graph_model = onnx.load(path)
+    # The tracer cannot see that h[:, -1:, :] has length 1; say so, so consumers know logits are [B,1,V].
+    logits_shape = graph_model.graph.output[0].type.tensor_type.shape
+    logits_shape.dim[1].Clear()
+    logits_shape.dim[1].dim_value = 1
+    onnx.checker.check_model(graph_model)
+    onnx.save(graph_model, path)
+
+
+@torch.no_grad()
+def step(model, ids, past):
+    """One KV-cached forward exactly as the ONNX graph computes it (batch 1)."""
+    cfg = model.cfg
+    p = past[0].shape[2] if past else 0
+    x = torch.tensor([ids], dtype=torch.int64)
+    mask = torch.ones(1, p + len(ids), dtype=torch.int64)
+    pos = torch.arange(p, p + len(ids)).unsqueeze(0)
+    h, presents = model.hidden(x, pos, attention_allowed(mask, len(ids)), past if past else None)
+    return model.logits(h[:, -1, :])[0], presents
+
+
+def greedy(model, prompt_ids, max_new, stop_id=None):
+    logits, past = step(model, prompt_ids, None)
+    first_logits = logits
+    out = []
+    for _ in range(max_new):
+        nxt = int(torch.argmax(logits))
+        out.append(nxt)
+        if stop_id is not None and nxt == stop_id:
+            break
+        logits, past = step(model, [nxt], past)
+    return out, first_logits
+
+
+REFERENCE_CONVERSATIONS = [
+    [{"role": "user", "content": "Hello!"}],
+    [{"role": "user", "content": "What does String.Trim do?"}],
+    [{"role": "system", "content": "You are a helpful assistant."},
+     {"role": "user", "content": "Tell me something about computers."}],
+    # Long multi-turn history (> 200 tokens) to exercise long prefill.
+    [{"role": "system", "content": "You are a friendly assistant who knows .NET well."},
+     {"role": "user", "content": "What is List in System.Collections.Generic?"},
+     {"role": "assistant", "content": "Represents a strongly typed list of objects that can be accessed by index. "
+                                      "Provides methods to search, sort, and manipulate lists."},
+     {"role": "user", "content": "Tell me a fortune."},
+     {"role": "assistant", "content": "You will be successful in your work, but only after you stop reading "
+                                      "fortunes and start writing code that compiles on the first try."},
+     {"role": "user", "content": "What does Dictionary.TryGetValue do?"},
+     {"role": "assistant", "content": "Gets the value associated with the specified key. Returns true if the "
+                                      "dictionary contains an element with the specified key; otherwise, false."},
+     {"role": "user", "content": "Explain the Dispose method of Stream."},
+     {"role": "assistant", "content": "Releases all resources used by the Stream. Call it when you are done "
+                                      "with the stream so that the underlying handles are closed."},
+     {"role": "user", "content": "Give me a quote about science."}],
+]
+
+SAMPLE_CONVERSATIONS = [
+    ["Hello!", "What does Console.WriteLine do?", "Thank you."],
+    ["Tell me something about computers.", "What is HttpClient for?"],
+    ["Who are you?", "Give me a quote about love.", "Goodbye."],
+]
+
+
+def write_reference(model, tokenizer, path, new_tokens):
+    refs = []
+    for messages in REFERENCE_CONVERSATIONS:
+        prompt = chat_template.render(messages, add_generation_prompt=True)
+        ids = tokenizer.encode(prompt)
+        tokens, logits = greedy(model, ids, new_tokens)
+        refs.append({"messages": messages, "prompt": prompt, "prompt_ids": ids, "greedy_ids": tokens,
+                     "greedy_text": tokenizer.decode(tokens),
+                     "last_logits": [float(f"{v:.7g}") for v in logits.tolist()]})
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"template": "tiny-chat", "greedy_new_tokens": new_tokens,
+                   "logits_tolerance": 1e-4, "references": refs}, f)
+    return refs
+
+
+def sample_conversations(model, tokenizer):
+    transcripts = []
+    for turns in SAMPLE_CONVERSATIONS:
+        messages = []
+        for user in turns:
+            messages.append({"role": "user", "content": user})
+            ids = tokenizer.encode(chat_template.render(messages, add_generation_prompt=True))
+            reply, _ = greedy(model, ids, 96, stop_id=bpe.ENDOFTEXT_ID)
+            ended = reply and reply[-1] == bpe.ENDOFTEXT_ID
+            text = tokenizer.decode(reply[:-1] if ended else reply).strip()
+            messages.append({"role": "assistant", "content": text})
+            messages[-1]["ended_turn"] = ended
+        transcripts.append(messages)
+    return transcripts
+
+
+def manifest(cfg, summary):
+    return {
+        "name": "tiny-chat",
+        "architecture": "gpt2",
+        "num_layers": cfg.n_layer,
+        "num_attention_heads": cfg.n_head,
+        "num_key_value_heads": cfg.n_head,
+        "head_dim": cfg.head_dim,
+        "hidden_size": cfg.n_embd,
+        "vocab_size": cfg.vocab_size,
+        "context_length": cfg.n_positions,
+        "dtype": "float32",
+        "onnx_file": "model.onnx",
+        "opset": OPSET,
+        "tokenizer": {"kind": "tiktoken", "encoding": "r50k_base",
+                      "special_tokens": {"<|endoftext|>": bpe.ENDOFTEXT_ID}},
+        "chat_template": "tiny-chat",
+        "bos_token_id": None,
+        "eos_token_id": bpe.ENDOFTEXT_ID,
+        "end_of_turn_token_ids": [bpe.ENDOFTEXT_ID],
+        "pad_token_id": bpe.ENDOFTEXT_ID,
+        "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask", "position_ids": "position_ids",
+                   "past_key": "past_key_values.{layer}.key", "past_value": "past_key_values.{layer}.value"},
+        "outputs": {"logits": "logits", "present_key": "present.{layer}.key",
+                    "present_value": "present.{layer}.value"},
+        "kv_layout": "batch_heads_sequence_headdim",
+        "logits_mode": "last",
+        "training": {"steps": summary["steps"], "train_tokens": summary["train_tokens"],
+                     "validation_loss": round(summary["val_loss"], 4)},
+    }
+
+
+def write_readme(path, cfg, summary, size_bytes, transcripts):
+    lines = [
+        "# tiny-chat",
+        "",
+        "The default model of AutoGlm.Orleans: a GPT-2 architecture decoder trained here from scratch, so the",
+        "repository ships a real model without downloading one. Made by `tools/model` (see its README for the",
+        "exact commands); every file in this folder is an output of that pipeline.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | GPT-2: {cfg.n_layer} layers, d_model {cfg.n_embd}, {cfg.n_head} heads "
+        f"(head dim {cfg.head_dim}), {cfg.n_positions} positions, tied embedding |",
+        f"| parameters | {sum(p.numel() for p in GPT2(cfg).parameters()):,} |",
+        "| tokenizer | r50k_base (GPT-2's BPE, 50,257 tokens; `<|endoftext|>` = 50256) |",
+        "| chat template | `tiny-chat`: `<|system|>\\n…\\n`, `<|user|>\\n…\\n`, `<|assistant|>\\n…<|endoftext|>` |",
+        "| end of turn | token 50256 (`<|endoftext|>`) |",
+        f"| ONNX | opset {OPSET}, float32, {size_bytes / 2**20:.1f} MiB, Optimum decoder layout, last-position logits |",
+        f"| training | {summary['steps']} steps × {summary['args']['batch_size']} × {summary['args']['seq_len']} "
+        f"tokens = {summary['train_tokens']:,} tokens, seed {summary['args']['seed']}, "
+        f"{summary['minutes']:.0f} min on 2 CPU cores |",
+        f"| validation loss | {summary['val_loss']:.3f} (cross-entropy per token, 2% held-out conversations) |",
+        "",
+        "## Data and licence",
+        "",
+        "Multi-turn conversations generated by `tools/model/build_corpus.py` from text that Debian packages ship:",
+        "",
+        "- `fortunes` (fortune-mod's data files, BSD licence: /usr/share/doc/fortunes/copyright), as replies to",
+        "  requests for quotes; the offensive collection is not used.",
+        "- the .NET SDK's reference-pack XML documentation (MIT, /usr/share/dotnet/LICENSE.txt; the text comes from",
+        "  dotnet/dotnet-api-docs), as answers to questions about .NET types and members.",
+        "- a few hand-written greetings.",
+        "",
+        "The model weights are released with the repository under its licence.",
+        "",
+        "## Interface (Optimum layout)",
+        "",
+        "Inputs: `input_ids` [B,S] int64, `attention_mask` [B,P+S] int64, `position_ids` [B,S] int64,",
+        "`past_key_values.{i}.key/.value` [B,H,P,Dh] float32 (P = 0 for the first step).",
+        "Outputs: `logits` [B,1,V] (last position only), `present.{i}.key/.value` [B,H,P+S,Dh].",
+        "Masked scores use float32's minimum (not -inf), so left-padded rows never produce NaN.",
+        "",
+        "## Greedy samples",
+        "",
+        "Each reply below is greedy decoding (at most 96 tokens) of the history before it.",
+        "",
+    ]
+    for i, messages in enumerate(transcripts, 1):
+        lines.append(f"### Conversation {i}")
+        lines.append("")
+        for m in messages:
+            who = "User" if m["role"] == "user" else "Assistant"
+            suffix = "" if m["role"] == "user" or m.get("ended_turn") else " *(no end of turn within 96 tokens)*"
+            lines.append(f"- **{who}:** {m['content']}{suffix}")
+        lines.append("")
+    lines += ["## Files", "",
+              "- `model.onnx`: the decoder.",
+              "- `model.json`: our manifest (architecture, tokenizer, template, stop tokens, tensor names).",
+              "- `reference.json`: prompts, their r50k ids, torch's greedy continuation and last-position logits;",
+              "  the .NET tests assert ONNX Runtime reproduces them.", ""]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--checkpoint", default="work/checkpoint.pt")
+    p.add_argument("--ranks", default="work/r50k_base.tiktoken")
+    p.add_argument("--out-dir", default="../../models/tiny-chat")
+    p.add_argument("--reference-tokens", type=int, default=40)
+    args = p.parse_args()
+    torch.manual_seed(0)
+    os.makedirs(args.out_dir, exist_ok=True)
+    model, summary = load(args.checkpoint)
+    tokenizer = bpe.R50kTokenizer(args.ranks)
+    onnx_path = os.path.join(args.out_dir, "model.onnx")
+    export_onnx(model, onnx_path)
+    size = os.path.getsize(onnx_path)
+    print(f"model.onnx: {size / 2**20:.1f} MiB")
+    with open(os.path.join(args.out_dir, "model.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest(model.cfg, summary), f, indent=2)
+        f.write("\n")
+    refs = write_reference(model, tokenizer, os.path.join(args.out_dir, "reference.json"), args.reference_tokens)
+    for r in refs:
+        print(f"prompt {len(r['prompt_ids'])} tokens -> {r['greedy_text']!r}")
+    transcripts = sample_conversations(model, tokenizer)
+    write_readme(os.path.join(args.out_dir, "README.md"), model.cfg, summary, size, transcripts)
+    for t in transcripts:
+        for m in t:
+            print(f"{m['role']}: {m['content']}")
+
+
+if __name__ == "__main__":
+    main()
