@@ -60,7 +60,8 @@ public sealed record ModelManifest
         return manifest;
     }
 
-    private void Validate(string path)
+    /// <summary>Checks the numbers the engine sizes buffers from; <paramref name="path"/> names the source in errors.</summary>
+    internal void Validate(string path)
     {
         static void Require(bool condition, string path, string what)
         {
@@ -81,10 +82,19 @@ public sealed record ModelManifest
 
 public sealed record TokenizerManifest
 {
-    /// <summary>"tiktoken" (named encoding or ranks file), "sentencepiece" or "bpe" (tokenizer.json).</summary>
+    /// <summary>
+    /// "tiktoken" (named <see cref="Encoding"/> or ranks <see cref="File"/>), "sentencepiece" (a SentencePiece BPE
+    /// .model) or "hf-bpe" (a Hugging Face byte-level BPE tokenizer.json).
+    /// </summary>
     public required string Kind { get; init; }
     public string? Encoding { get; init; }
+    /// <summary>Tokenizer file, relative to the model folder.</summary>
     public string? File { get; init; }
+    /// <summary>
+    /// Pre-tokenizer regex for a tiktoken ranks file (the file holds only ranks), or an override of the one a
+    /// tokenizer.json carries; null takes the format's default.
+    /// </summary>
+    public string? Pattern { get; init; }
     public IReadOnlyDictionary<string, int> SpecialTokens { get; init; } = new Dictionary<string, int>();
 }
 
