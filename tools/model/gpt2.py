@@ -16,7 +16,7 @@ import torch.nn.functional as F
 @dataclass
 class Config:
     vocab_size: int = 50257
-    n_positions: int = 1024
+    n_positions: int = 2048
     n_layer: int = 6
     n_head: int = 4
     n_embd: int = 128
@@ -103,10 +103,11 @@ class GPT2(nn.Module):
         # Tied embedding: the output projection is wte itself, stored once.
         return F.linear(h, self.wte.weight)
 
-    def forward_train(self, input_ids):
-        """Training forward over packed sequences: causal attention, positions 0..S-1."""
+    def forward_train(self, input_ids, pos=None):
+        """Training forward over packed sequences: causal attention; positions 0..S-1 unless given."""
         b, s = input_ids.shape
-        pos = torch.arange(s, device=input_ids.device).unsqueeze(0).expand(b, s)
+        if pos is None:
+            pos = torch.arange(s, device=input_ids.device).unsqueeze(0).expand(b, s)
         allowed = torch.ones(s, s, dtype=torch.bool, device=input_ids.device).tril().view(1, 1, s, s)
         h, _ = self.hidden(input_ids, pos, allowed)
         return self.logits(h)

@@ -27,14 +27,18 @@ def tokenize_corpus(corpus_path, tokenizer, cache_path):
     return arr
 
 
-def batches(data, seq_len, batch_size, rng):
+def batches(data, seq_len, batch_size, n_positions, rng):
     # Packed windows over the token stream; a window may span conversations (each one starts with its
     # own marker after the previous one's <|endoftext|>), which teaches the turn structure at every offset.
+    # Half the windows sit at a random absolute position so every position embedding up to the context
+    # length is trained, although a window is shorter than the context.
     while True:
         starts = rng.integers(0, len(data) - seq_len - 1, size=batch_size)
+        offsets = np.where(rng.random(batch_size) < 0.5, 0, rng.integers(0, n_positions - seq_len + 1, size=batch_size))
         x = np.stack([data[s:s + seq_len] for s in starts]).astype(np.int64)
         y = np.stack([data[s + 1:s + seq_len + 1] for s in starts]).astype(np.int64)
-        yield torch.from_numpy(x), torch.from_numpy(y)
+        pos = offsets[:, None] + np.arange(seq_len)[None, :]
+        yield torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(pos.astype(np.int64))
 
 
 @torch.no_grad()
@@ -58,14 +62,15 @@ def main():
     p.add_argument("--ranks", default="work/r50k_base.tiktoken")
     p.add_argument("--out", default="work/checkpoint.pt")
     p.add_argument("--steps", type=int, default=1200)
-    p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seq-len", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--d-model", type=int, default=128)
+    p.add_argument("--context", type=int, default=2048)
     args = p.parse_args()
 
     torch.manual_seed(args.seed)
@@ -80,7 +85,7 @@ def main():
     train_data, val_data = data[:split], data[split:]
     print(f"tokens: train {len(train_data):,} val {len(val_data):,} ({time.time() - t0:.0f}s)", flush=True)
 
-    cfg = Config(n_layer=args.layers, n_head=args.heads, n_embd=args.d_model)
+    cfg = Config(n_layer=args.layers, n_head=args.heads, n_embd=args.d_model, n_positions=args.context)
     model = GPT2(cfg)
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}", flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -92,7 +97,7 @@ def main():
     start = time.time()
     step = 0
     history = []
-    for x, y in batches(train_data, args.seq_len, args.batch_size, rng):
+    for x, y, pos in batches(train_data, args.seq_len, args.batch_size, cfg.n_positions, rng):
         if step >= args.steps:
             break
         elapsed = time.time() - start
@@ -100,7 +105,7 @@ def main():
         lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        logits = model.forward_train(x)
+        logits = model.forward_train(x, pos)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()

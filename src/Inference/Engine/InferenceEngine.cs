@@ -1,0 +1,188 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using AutoGlm.Orleans.Inference.Chat;
+using AutoGlm.Orleans.Inference.KvCache;
+using AutoGlm.Orleans.Inference.Metrics;
+using AutoGlm.Orleans.Inference.Models;
+using AutoGlm.Orleans.Inference.Runtime;
+using AutoGlm.Orleans.Inference.Sampling;
+using AutoGlm.Orleans.Inference.Text;
+using AutoGlm.Orleans.Inference.Scheduling;
+using AutoGlm.Orleans.Inference.Tokenization;
+using Microsoft.ML.Tokenizers;
+
+namespace AutoGlm.Orleans.Inference.Engine;
+
+/// <summary>
+/// The engine of one silo: the model, its tokenizer and chat template, the KV pool and the continuous-batching
+/// scheduler. Thread-safe; submissions return at once and tokens stream from the scheduler's thread.
+/// </summary>
+public sealed class InferenceEngine : IDisposable
+{
+    private readonly ModelRunner _runner;
+    private readonly StepScheduler _scheduler;
+    private readonly EngineMetrics _metrics;
+    private readonly int[] _endOfTurn;
+    private int _disposed;
+
+    private InferenceEngine(EngineOptions options, IMeterFactory? meterFactory)
+    {
+        options.Validate();
+        Options = options;
+        Manifest = ModelFolder.Load(options.ModelPath);
+        Tokenizer = TokenizerLoader.Load(Manifest.Tokenizer, options.ModelPath);
+        ChatTemplate = ChatTemplates.Get(Manifest.ChatTemplate);
+        var threads = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount;
+        _runner = new ModelRunner(options.ModelPath, Manifest, options.Device, threads);
+        var budget = options.KvBudgetBytes > 0
+            ? options.KvBudgetBytes
+            : (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * options.KvBudgetFraction);
+        Pool = new KvCachePool(budget, Manifest.KvBytesPerToken);
+        _endOfTurn = Manifest.EndOfTurnTokenIds.Count > 0
+            ? [.. Manifest.EndOfTurnTokenIds]
+            : Manifest.EosTokenId is { } eos ? [eos] : [];
+        _metrics = new EngineMetrics(Gauges, meterFactory);
+        _scheduler = new StepScheduler(_runner, Pool, options, _metrics);
+    }
+
+    public static InferenceEngine Create(EngineOptions options, IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new InferenceEngine(options, meterFactory);
+    }
+
+    public EngineOptions Options { get; }
+
+    public ModelManifest Manifest { get; }
+
+    public Tokenizer Tokenizer { get; }
+
+    public IChatTemplate ChatTemplate { get; }
+
+    public KvCachePool Pool { get; }
+
+    public ExecutionDevice Device => _runner.Device;
+
+    public EngineMetrics Metrics => _metrics;
+
+    /// <summary>The KV handle of a sequence: the live one when this engine still holds it, a new empty one otherwise.</summary>
+    public KvCacheHandle GetOrCreateHandle(string sequenceId) => Pool.GetOrCreate(sequenceId);
+
+    /// <summary>
+    /// Queues a generation and returns its stream at once. Throws <see cref="InvalidGenerationRequestException"/>
+    /// for a request that cannot be served, <see cref="HandleBusyException"/> when the handle is in another
+    /// generation, <see cref="EngineOverloadedException"/> when the queue is full. Cancelling
+    /// <paramref name="cancellationToken"/> ends the generation at the next step; the handle keeps its KV.
+    /// </summary>
+    public ChannelReader<GenerationChunk> Submit(GenerationRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var prompt = Validate(request);
+        var handle = request.Handle;
+        if (!Pool.TryActivate(handle))
+        {
+            throw new HandleBusyException(handle.Id, handle.IsReleased ? "was released" : "is already generating");
+        }
+
+        ActiveRequest active;
+        try
+        {
+            var stops = request.StopTokenIds is { } s ? [.. s] : _endOfTurn;
+            active = new ActiveRequest(request, prompt, stops,
+                new TokenSampler(request.Sampling, Manifest.VocabSize),
+                new StreamingDetokenizer(Tokenizer),
+                request.Sampling.StopSequences is { Count: > 0 } stopSequences ? new StopSequenceMatcher(stopSequences) : null,
+                cancellationToken);
+            _scheduler.Enqueue(active);
+        }
+        catch
+        {
+            Pool.Deactivate(handle);
+            throw;
+        }
+
+        return active.Output.Reader;
+    }
+
+    /// <summary><see cref="Submit"/> as an async stream.</summary>
+    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(GenerationRequest request,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var reader = Submit(request, cancellationToken);
+        await foreach (var chunk in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return chunk;
+        }
+    }
+
+    /// <summary>Renders messages with the model's chat template (generation prompt appended) and tokenizes them.</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) =>
+        [.. Tokenizer.EncodeToIds(ChatTemplate.Render(messages, addGenerationPrompt: true))];
+
+    public EngineStats GetStats() => new(_scheduler.Waiting, _scheduler.Running, _scheduler.Steps, _scheduler.Repacks, Pool.Snapshot());
+
+    private int[] Validate(GenerationRequest request)
+    {
+        try
+        {
+            request.Sampling.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidGenerationRequestException(ex.Message);
+        }
+
+        var prompt = request.PromptTokenIds;
+        if (prompt is null || prompt.Count == 0)
+        {
+            throw new InvalidGenerationRequestException("the prompt is empty");
+        }
+
+        var context = Manifest.ContextLength;
+        if (prompt.Count >= context)
+        {
+            throw new InvalidGenerationRequestException(
+                $"the prompt has {prompt.Count} tokens; the model's context window is {context} tokens");
+        }
+
+        if (prompt.Count + request.Sampling.MaxNewTokens > context)
+        {
+            throw new InvalidGenerationRequestException(
+                $"prompt ({prompt.Count} tokens) + max new tokens ({request.Sampling.MaxNewTokens}) exceed the context window of {context} tokens");
+        }
+
+        var ids = new int[prompt.Count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var id = prompt[i];
+            if ((uint)id >= (uint)Manifest.VocabSize)
+            {
+                throw new InvalidGenerationRequestException($"prompt token {i} is {id}, outside the vocabulary (0..{Manifest.VocabSize - 1})");
+            }
+
+            ids[i] = id;
+        }
+
+        return ids;
+    }
+
+    private EngineGauges Gauges()
+    {
+        var kv = Pool.Snapshot();
+        return new EngineGauges(kv.UsedBytes, kv.BudgetBytes, kv.Sequences, kv.Evictions, _scheduler.Running, _scheduler.Waiting);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _scheduler.Dispose();
+        _runner.Dispose();
+        _metrics.Dispose();
+    }
+}

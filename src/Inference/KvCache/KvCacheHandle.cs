@@ -1,0 +1,72 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace AutoGlm.Orleans.Inference.KvCache;
+
+/// <summary>
+/// One sequence's KV cache (a conversation's): the token ids it covers and their keys and values for every
+/// layer. Owned by its caller, accounted and possibly evicted by the <see cref="KvCachePool"/> while idle.
+/// While the sequence sits in a running decode batch its KV lives in the batch's tensors, not here.
+/// </summary>
+public sealed class KvCacheHandle : IDisposable
+{
+    private readonly KvCachePool _pool;
+    private readonly List<int> _tokens = [];
+    private OrtValue[]? _layers;
+
+    internal KvCacheHandle(KvCachePool pool, string id)
+    {
+        _pool = pool;
+        Id = id;
+    }
+
+    public string Id { get; }
+
+    /// <summary>Token ids whose keys and values are cached, in order.</summary>
+    public IReadOnlyList<int> Tokens => _tokens;
+
+    public int CachedTokenCount => _tokens.Count;
+
+    public long Bytes => _tokens.Count * _pool.BytesPerToken;
+
+    /// <summary>How many times this handle's cache was evicted to make room for others.</summary>
+    public int Evictions { get; internal set; }
+
+    public bool IsReleased { get; internal set; }
+
+    /// <summary>True while a generation uses the handle: it is then never evicted.</summary>
+    public bool IsActive { get; internal set; }
+
+    internal long LastUsedTimestamp { get; set; }
+
+    internal bool ReleaseRequested { get; set; }
+
+    internal LinkedListNode<KvCacheHandle>? LruNode { get; set; }
+
+    internal List<int> TokenList => _tokens;
+
+    /// <summary>Per-layer key/value tensors [1,H,T,Dh] when the KV is held here (not in a batch); null otherwise.</summary>
+    internal OrtValue[]? Layers => _layers;
+
+    internal void SetLayers(OrtValue[]? layers)
+    {
+        if (_layers is not null && !ReferenceEquals(_layers, layers))
+        {
+            foreach (var tensor in _layers)
+            {
+                tensor.Dispose();
+            }
+        }
+
+        _layers = layers;
+    }
+
+    /// <summary>Drops the cached KV (eviction, release or an error); the tokens it covered are forgotten.</summary>
+    internal void DropCache()
+    {
+        SetLayers(null);
+        _tokens.Clear();
+    }
+
+    /// <summary>Releases the cache back to the pool; deferred until the end of a generation that uses it.</summary>
+    public void Dispose() => _pool.Release(this);
+}

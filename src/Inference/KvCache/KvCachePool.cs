@@ -1,0 +1,235 @@
+namespace AutoGlm.Orleans.Inference.KvCache;
+
+/// <summary>
+/// Accounts every handle's KV bytes against a budget. Admission reserves what a generation may grow to; when the
+/// budget is short, idle handles are evicted least recently used first. Handles in an active generation are
+/// never evicted. Thread-safe: handles are created and released by callers, reserved by the scheduler.
+/// </summary>
+public sealed class KvCachePool
+{
+    private readonly object _lock = new();
+    private readonly LinkedList<KvCacheHandle> _idle = new();
+    private readonly Dictionary<string, KvCacheHandle> _handles = new(StringComparer.Ordinal);
+    private long _reservedBytes;
+    private long _evictions;
+
+    public KvCachePool(long budgetBytes, long bytesPerToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budgetBytes);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytesPerToken);
+        BudgetBytes = budgetBytes;
+        BytesPerToken = bytesPerToken;
+    }
+
+    public long BudgetBytes { get; }
+
+    public long BytesPerToken { get; }
+
+    /// <summary>Bytes of KV held by all handles (cached tokens × bytes per token).</summary>
+    public long UsedBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return UsedBytesLocked();
+            }
+        }
+    }
+
+    public int Sequences
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _handles.Count;
+            }
+        }
+    }
+
+    public long Evictions => Interlocked.Read(ref _evictions);
+
+    public event Action<KvCacheHandle>? Evicted;
+
+    /// <summary>Creates a handle, or returns the live one with the same id (a re-activated conversation finds its cache).</summary>
+    public KvCacheHandle GetOrCreate(string id)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        lock (_lock)
+        {
+            if (_handles.TryGetValue(id, out var existing))
+            {
+                return existing;
+            }
+
+            var handle = new KvCacheHandle(this, id) { LastUsedTimestamp = Environment.TickCount64 };
+            _handles.Add(id, handle);
+            handle.LruNode = _idle.AddLast(handle);
+            return handle;
+        }
+    }
+
+    public bool TryGet(string id, out KvCacheHandle? handle)
+    {
+        lock (_lock)
+        {
+            return _handles.TryGetValue(id, out handle);
+        }
+    }
+
+    public KvCachePoolStats Snapshot()
+    {
+        lock (_lock)
+        {
+            return new KvCachePoolStats(UsedBytesLocked(), _reservedBytes, BudgetBytes, _handles.Count, Interlocked.Read(ref _evictions));
+        }
+    }
+
+    /// <summary>Marks a handle active (its generation starts); fails when another generation holds it.</summary>
+    internal bool TryActivate(KvCacheHandle handle)
+    {
+        lock (_lock)
+        {
+            if (handle.IsReleased || handle.IsActive)
+            {
+                return false;
+            }
+
+            handle.IsActive = true;
+            if (handle.LruNode is not null)
+            {
+                _idle.Remove(handle.LruNode);
+                handle.LruNode = null;
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Reserves room for a generation to grow by <paramref name="tokens"/>, evicting idle handles if needed.
+    /// False when even evicting every idle handle would not make room.
+    /// </summary>
+    internal bool TryReserve(long tokens)
+    {
+        var bytes = tokens * BytesPerToken;
+        List<KvCacheHandle>? evicted = null;
+        lock (_lock)
+        {
+            if (bytes > BudgetBytes)
+            {
+                return false;
+            }
+
+            var idleBytes = 0L;
+            foreach (var h in _idle)
+            {
+                idleBytes += h.Bytes;
+            }
+
+            if (UsedBytesLocked() + _reservedBytes + bytes - idleBytes > BudgetBytes)
+            {
+                return false;
+            }
+
+            while (UsedBytesLocked() + _reservedBytes + bytes > BudgetBytes && _idle.First is { } node)
+            {
+                var victim = node.Value;
+                _idle.RemoveFirst();
+                if (victim.CachedTokenCount == 0)
+                {
+                    victim.LruNode = _idle.AddLast(victim);
+                    continue;
+                }
+
+                victim.LruNode = _idle.AddLast(victim);
+                victim.DropCache();
+                victim.Evictions++;
+                _evictions++;
+                (evicted ??= []).Add(victim);
+            }
+
+            _reservedBytes += bytes;
+        }
+
+        if (evicted is not null)
+        {
+            foreach (var h in evicted)
+            {
+                Evicted?.Invoke(h);
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Returns a reservation: the tokens were cached (now counted as used) or never produced.</summary>
+    internal void Unreserve(long tokens)
+    {
+        lock (_lock)
+        {
+            _reservedBytes = Math.Max(0, _reservedBytes - tokens * BytesPerToken);
+        }
+    }
+
+    /// <summary>A generation ended: the handle becomes idle (evictable), or is released if that was asked meanwhile.</summary>
+    internal void Deactivate(KvCacheHandle handle)
+    {
+        lock (_lock)
+        {
+            handle.IsActive = false;
+            handle.LastUsedTimestamp = Environment.TickCount64;
+            if (handle.ReleaseRequested)
+            {
+                ReleaseLocked(handle);
+                return;
+            }
+
+            handle.LruNode = _idle.AddLast(handle);
+        }
+    }
+
+    internal void Release(KvCacheHandle handle)
+    {
+        lock (_lock)
+        {
+            if (handle.IsReleased)
+            {
+                return;
+            }
+
+            if (handle.IsActive)
+            {
+                handle.ReleaseRequested = true;
+                return;
+            }
+
+            ReleaseLocked(handle);
+        }
+    }
+
+    private void ReleaseLocked(KvCacheHandle handle)
+    {
+        if (handle.LruNode is not null)
+        {
+            _idle.Remove(handle.LruNode);
+            handle.LruNode = null;
+        }
+
+        handle.IsReleased = true;
+        handle.DropCache();
+        _handles.Remove(handle.Id);
+    }
+
+    private long UsedBytesLocked()
+    {
+        var tokens = 0L;
+        foreach (var h in _handles.Values)
+        {
+            tokens += h.CachedTokenCount;
+        }
+
+        return tokens * BytesPerToken;
+    }
+}

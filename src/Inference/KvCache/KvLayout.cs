@@ -1,0 +1,54 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace AutoGlm.Orleans.Inference.KvCache;
+
+/// <summary>
+/// The [B, H, T, Dh] float layout of one key or value tensor, and the copies the cache needs between such
+/// tensors: a (row, position range) of one into a (row, position) of another, head by head.
+/// </summary>
+internal readonly record struct KvLayout(int Heads, int HeadDim)
+{
+    public OrtValue Allocate(int batch, int length) =>
+        OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float,
+            [batch, Heads, length, HeadDim]);
+
+    public static int LengthOf(OrtValue tensor) => (int)tensor.GetTensorTypeAndShape().Shape[2];
+
+    /// <summary>Copies positions [srcStart, srcStart+count) of row srcRow into row dstRow at dstStart.</summary>
+    public void Copy(OrtValue source, int srcRow, int srcStart, OrtValue destination, int dstRow, int dstStart, int count)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        var src = source.GetTensorDataAsSpan<float>();
+        var dst = destination.GetTensorMutableDataAsSpan<float>();
+        var srcLength = LengthOf(source);
+        var dstLength = LengthOf(destination);
+        var block = count * HeadDim;
+        for (var h = 0; h < Heads; h++)
+        {
+            var s = ((srcRow * Heads + h) * srcLength + srcStart) * HeadDim;
+            var d = ((dstRow * Heads + h) * dstLength + dstStart) * HeadDim;
+            src.Slice(s, block).CopyTo(dst.Slice(d, block));
+        }
+    }
+
+    /// <summary>Zeroes positions [start, start+count) of a row: left padding must hold finite values.</summary>
+    public void Clear(OrtValue destination, int row, int start, int count)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        var dst = destination.GetTensorMutableDataAsSpan<float>();
+        var length = LengthOf(destination);
+        for (var h = 0; h < Heads; h++)
+        {
+            dst.Slice(((row * Heads + h) * length + start) * HeadDim, count * HeadDim).Clear();
+        }
+    }
+}

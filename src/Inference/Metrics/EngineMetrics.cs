@@ -1,0 +1,91 @@
+using System.Diagnostics.Metrics;
+
+namespace AutoGlm.Orleans.Inference.Metrics;
+
+/// <summary>
+/// The engine's instruments, named after vLLM's (time_to_first_token, inter_token_latency, prefix_cache_queries
+/// and _hits in tokens, kv_cache usage, requests running and waiting) under the "autoglm." prefix.
+/// </summary>
+public sealed class EngineMetrics : IDisposable
+{
+    public const string MeterName = "AutoGlm.Orleans.Inference";
+
+    private readonly Meter _meter;
+    private readonly Histogram<double> _timeToFirstToken;
+    private readonly Histogram<double> _interTokenLatency;
+    private readonly Histogram<double> _e2eLatency;
+    private readonly Histogram<double> _queueTime;
+    private readonly Histogram<double> _prefillTime;
+    private readonly Histogram<double> _decodeStepTime;
+    private readonly Histogram<int> _batchSize;
+    private readonly Counter<long> _promptTokens;
+    private readonly Counter<long> _computedPromptTokens;
+    private readonly Counter<long> _generationTokens;
+    private readonly Counter<long> _prefixCacheQueries;
+    private readonly Counter<long> _prefixCacheHits;
+    private readonly Counter<long> _requests;
+
+    public EngineMetrics(Func<EngineGauges> gauges, IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _timeToFirstToken = _meter.CreateHistogram<double>("autoglm.time_to_first_token", "s", "Time from submission to the first generated token.");
+        _interTokenLatency = _meter.CreateHistogram<double>("autoglm.inter_token_latency", "s", "Time between consecutive generated tokens of a request.");
+        _e2eLatency = _meter.CreateHistogram<double>("autoglm.e2e_request_latency", "s", "Time from submission to the final chunk.");
+        _queueTime = _meter.CreateHistogram<double>("autoglm.request_queue_time", "s", "Time a request waited for admission.");
+        _prefillTime = _meter.CreateHistogram<double>("autoglm.prefill_time", "s", "Duration of one prefill forward (one chunk).");
+        _decodeStepTime = _meter.CreateHistogram<double>("autoglm.decode_step_time", "s", "Duration of one batched decode forward.");
+        _batchSize = _meter.CreateHistogram<int>("autoglm.batch_size", "{request}", "Rows in a decode step.");
+        _promptTokens = _meter.CreateCounter<long>("autoglm.prompt_tokens", "{token}", "Prompt tokens of admitted requests.");
+        _computedPromptTokens = _meter.CreateCounter<long>("autoglm.computed_prompt_tokens", "{token}", "Prompt tokens prefilled (not reused from cache).");
+        _generationTokens = _meter.CreateCounter<long>("autoglm.generation_tokens", "{token}", "Generated tokens.");
+        _prefixCacheQueries = _meter.CreateCounter<long>("autoglm.prefix_cache_queries", "{token}", "Prompt tokens looked up in the prefix cache.");
+        _prefixCacheHits = _meter.CreateCounter<long>("autoglm.prefix_cache_hits", "{token}", "Prompt tokens found in the prefix cache.");
+        _requests = _meter.CreateCounter<long>("autoglm.requests", "{request}", "Finished requests by finish reason.");
+        _meter.CreateObservableGauge("autoglm.kv_cache_used_bytes", () => gauges().KvUsedBytes, "By", "KV bytes held by cached sequences.");
+        _meter.CreateObservableGauge("autoglm.kv_cache_budget_bytes", () => gauges().KvBudgetBytes, "By", "KV budget.");
+        _meter.CreateObservableGauge("autoglm.kv_cache_usage", () => gauges().KvUsage, "1", "Used / budget.");
+        _meter.CreateObservableGauge("autoglm.kv_cache_sequences", () => gauges().Sequences, "{sequence}", "Sequences with a KV handle.");
+        _meter.CreateObservableCounter("autoglm.kv_cache_evictions", () => gauges().Evictions, "{sequence}", "Idle sequences evicted to make room.");
+        _meter.CreateObservableGauge("autoglm.num_requests_running", () => gauges().Running, "{request}", "Requests prefilling or decoding.");
+        _meter.CreateObservableGauge("autoglm.num_requests_waiting", () => gauges().Waiting, "{request}", "Requests waiting for admission.");
+    }
+
+    /// <summary>This engine's meter (several engines in one process each have their own instance).</summary>
+    public Meter Meter => _meter;
+
+    public void Admitted(int promptTokens, int cachedTokens, double queueSeconds)
+    {
+        _promptTokens.Add(promptTokens);
+        _prefixCacheQueries.Add(promptTokens);
+        _prefixCacheHits.Add(cachedTokens);
+        _computedPromptTokens.Add(promptTokens - cachedTokens);
+        _queueTime.Record(queueSeconds);
+    }
+
+    public void FirstToken(double seconds) => _timeToFirstToken.Record(seconds);
+
+    public void Token(double secondsSincePrevious)
+    {
+        _generationTokens.Add(1);
+        if (secondsSincePrevious >= 0)
+        {
+            _interTokenLatency.Record(secondsSincePrevious);
+        }
+    }
+
+    public void Prefill(double seconds) => _prefillTime.Record(seconds);
+
+    public void DecodeStep(double seconds, int batch)
+    {
+        _decodeStepTime.Record(seconds);
+        _batchSize.Record(batch);
+    }
+
+    public void Finished(string reason, double e2eSeconds)
+    {
+        _requests.Add(1, new KeyValuePair<string, object?>("finish_reason", reason));
+        _e2eLatency.Record(e2eSeconds);
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,103 @@
+using AutoGlm.Orleans.Inference.Models;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace AutoGlm.Orleans.Inference.Runtime;
+
+/// <summary>
+/// Runs the decoder graph: one forward over a batch of rows that share a past length. Knows the graph's tensor
+/// names and shapes; knows nothing about requests, scheduling or sampling.
+/// </summary>
+public sealed class ModelRunner : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private readonly RunOptions _runOptions = new();
+    private readonly OrtValue[] _inputs;
+
+    public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads)
+    {
+        Manifest = manifest;
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = Math.Max(1, intraOpThreads),
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        };
+        if (device == ExecutionDevice.Cuda)
+        {
+            options.AppendExecutionProvider_CUDA(0);
+        }
+
+        _session = new InferenceSession(Path.Combine(modelDirectory, manifest.OnnxFile), options);
+        var inputs = new List<string> { manifest.Inputs.InputIds, manifest.Inputs.AttentionMask, manifest.Inputs.PositionIds };
+        var outputs = new List<string> { manifest.Outputs.Logits };
+        for (var layer = 0; layer < manifest.NumLayers; layer++)
+        {
+            inputs.Add(manifest.Inputs.PastKeyOf(layer));
+            inputs.Add(manifest.Inputs.PastValueOf(layer));
+            outputs.Add(manifest.Outputs.PresentKeyOf(layer));
+            outputs.Add(manifest.Outputs.PresentValueOf(layer));
+        }
+
+        _inputNames = [.. inputs];
+        _outputNames = [.. outputs];
+        _inputs = new OrtValue[_inputNames.Length];
+        Device = device;
+        KvTensorCount = 2 * manifest.NumLayers;
+    }
+
+    public ModelManifest Manifest { get; }
+
+    public ExecutionDevice Device { get; }
+
+    /// <summary>Key and value tensors: two per layer, in graph order (layer 0 key, layer 0 value, …).</summary>
+    public int KvTensorCount { get; }
+
+    /// <summary>
+    /// One forward. <paramref name="past"/> holds <see cref="KvTensorCount"/> tensors [B,H,P,Dh]. The result owns
+    /// the logits and the presents [B,H,P+S,Dh]; the caller disposes what it does not keep.
+    /// </summary>
+    public ForwardResult Forward(OrtValue inputIds, OrtValue attentionMask, OrtValue positionIds, IReadOnlyList<OrtValue> past)
+    {
+        _inputs[0] = inputIds;
+        _inputs[1] = attentionMask;
+        _inputs[2] = positionIds;
+        for (var i = 0; i < KvTensorCount; i++)
+        {
+            _inputs[3 + i] = past[i];
+        }
+
+        var outputs = _session.Run(_runOptions, _inputNames, _inputs, _outputNames);
+        Array.Clear(_inputs);
+        var presents = new OrtValue[KvTensorCount];
+        for (var i = 0; i < KvTensorCount; i++)
+        {
+            presents[i] = outputs[1 + i];
+        }
+
+        // The collection only lists the values; ownership passes to ForwardResult, which disposes each one.
+        return new ForwardResult(outputs[0], presents, Manifest.LogitsMode == "last");
+    }
+
+    /// <summary>A [1,H,0,Dh] past for a sequence with nothing cached.</summary>
+    public OrtValue[] EmptyPast()
+    {
+        var shape = new long[] { 1, Manifest.NumKeyValueHeads, 0, Manifest.HeadDim };
+        var past = new OrtValue[KvTensorCount];
+        for (var i = 0; i < past.Length; i++)
+        {
+            past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, shape);
+        }
+
+        return past;
+    }
+
+    public void Dispose()
+    {
+        _runOptions.Dispose();
+        _session.Dispose();
+    }
+}

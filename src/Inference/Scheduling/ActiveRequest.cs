@@ -1,0 +1,83 @@
+using System.Threading.Channels;
+using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Inference.KvCache;
+using AutoGlm.Orleans.Inference.Sampling;
+using AutoGlm.Orleans.Inference.Text;
+
+namespace AutoGlm.Orleans.Inference.Scheduling;
+
+/// <summary>The scheduler's state of one generation, from submission to its final chunk.</summary>
+internal sealed class ActiveRequest
+{
+    private readonly int[] _stopTokenIds;
+
+    public ActiveRequest(GenerationRequest request, int[] prompt, int[] stopTokenIds, TokenSampler sampler,
+        StreamingDetokenizer detokenizer, StopSequenceMatcher? stopMatcher, CancellationToken cancellation)
+    {
+        Request = request;
+        Handle = request.Handle;
+        Prompt = prompt;
+        _stopTokenIds = stopTokenIds;
+        Sampler = sampler;
+        Detokenizer = detokenizer;
+        StopMatcher = stopMatcher;
+        Cancellation = cancellation;
+        Context = new List<int>(prompt.Length + request.Sampling.MaxNewTokens);
+        Context.AddRange(prompt);
+        Output = Channel.CreateUnbounded<GenerationChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        EnqueuedTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
+
+    public GenerationRequest Request { get; }
+
+    public KvCacheHandle Handle { get; }
+
+    public int[] Prompt { get; }
+
+    /// <summary>Prompt and generated tokens: what the repetition penalty looks at.</summary>
+    public List<int> Context { get; }
+
+    public TokenSampler Sampler { get; }
+
+    public StreamingDetokenizer Detokenizer { get; }
+
+    public StopSequenceMatcher? StopMatcher { get; }
+
+    public CancellationToken Cancellation { get; }
+
+    public CancellationTokenRegistration CancellationRegistration { get; set; }
+
+    public Channel<GenerationChunk> Output { get; }
+
+    public RequestState State { get; set; } = RequestState.Waiting;
+
+    /// <summary>True from admission until the request finishes: it counts toward the running requests.</summary>
+    public bool CountedRunning { get; set; }
+
+    public int CachedTokens { get; set; }
+
+    public int ComputedTokens { get; set; }
+
+    /// <summary>Index in <see cref="Prompt"/> of the next token to prefill.</summary>
+    public int PrefillCursor { get; set; }
+
+    public int Generated { get; set; }
+
+    /// <summary>The last sampled token: emitted, not yet fed to the model.</summary>
+    public int PendingToken { get; set; }
+
+    /// <summary>KV tokens still reserved in the pool for this generation's growth.</summary>
+    public long ReservedTokens { get; set; }
+
+    public long EnqueuedTimestamp { get; }
+
+    public long AdmittedTimestamp { get; set; }
+
+    public long FirstTokenTimestamp { get; set; }
+
+    public long LastTokenTimestamp { get; set; }
+
+    public bool IsStopToken(int token) => Array.IndexOf(_stopTokenIds, token) >= 0;
+
+    public GenerationUsage Usage() => new(Prompt.Length, CachedTokens, ComputedTokens, Generated);
+}

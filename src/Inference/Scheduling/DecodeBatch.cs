@@ -1,0 +1,227 @@
+using AutoGlm.Orleans.Inference.KvCache;
+using AutoGlm.Orleans.Inference.Runtime;
+using Microsoft.ML.OnnxRuntime;
+
+namespace AutoGlm.Orleans.Inference.Scheduling;
+
+/// <summary>
+/// The running decode rows and their KV, resident in batch tensors [B,H,P,Dh] between steps: each step's presents
+/// are the next step's past as they are, with no copy. Rows of different lengths are left-padded (mask 0,
+/// zeroed KV). The batch is re-packed only when its membership changes: a row joining brings its KV from its
+/// handle; a row leaving takes its KV back to its handle.
+/// </summary>
+internal sealed class DecodeBatch : IDisposable
+{
+    private readonly ModelRunner _runner;
+    private readonly KvLayout _layout;
+    private readonly List<ActiveRequest> _rows = [];
+    private readonly List<ActiveRequest> _joining = [];
+    private readonly List<int> _padding = [];
+    private OrtValue[]? _past;
+    private int _pastLength;
+    private bool _dirty;
+    private long[] _ids = new long[64];
+    private long[] _positions = new long[64];
+    private long[] _mask = new long[4096];
+
+    public DecodeBatch(ModelRunner runner)
+    {
+        _runner = runner;
+        _layout = new KvLayout(runner.Manifest.NumKeyValueHeads, runner.Manifest.HeadDim);
+    }
+
+    /// <summary>Rows in the next step, joiners included.</summary>
+    public int Count => _rows.Count + _joining.Count;
+
+    /// <summary>Rows of the last step's result, in row order.</summary>
+    public IReadOnlyList<ActiveRequest> Rows => _rows;
+
+    /// <summary>Rows that join at the next step.</summary>
+    public IReadOnlyList<ActiveRequest> Joining => _joining;
+
+    /// <summary>How many times the batch tensors were re-packed (membership changes).</summary>
+    public long Repacks { get; private set; }
+
+    /// <summary>Adds a row whose KV (prompt prefilled) is in its handle; it decodes from the next step.</summary>
+    public void Join(ActiveRequest request) => _joining.Add(request);
+
+    /// <summary>Removes a row; its KV goes back to its handle so the sequence keeps what it computed.</summary>
+    public void Leave(ActiveRequest request)
+    {
+        if (_joining.Remove(request))
+        {
+            return;
+        }
+
+        var row = _rows.IndexOf(request);
+        if (row < 0)
+        {
+            return;
+        }
+
+        var valid = request.Handle.CachedTokenCount;
+        var layers = new OrtValue[_past!.Length];
+        for (var i = 0; i < layers.Length; i++)
+        {
+            layers[i] = _layout.Allocate(1, valid);
+            _layout.Copy(_past[i], row, _padding[row], layers[i], 0, 0, valid);
+        }
+
+        request.Handle.SetLayers(layers);
+        _rows.RemoveAt(row);
+        _padding.RemoveAt(row);
+        if (_rows.Count == 0)
+        {
+            DisposePast();
+        }
+        else
+        {
+            // The remaining rows are re-packed (and their padding trimmed) before the next step.
+            _dirty = true;
+        }
+    }
+
+    /// <summary>Runs one decode step over every row: feeds each row's pending token.</summary>
+    public ForwardResult Step()
+    {
+        if (_joining.Count > 0 || _dirty)
+        {
+            Repack();
+        }
+
+        var batch = _rows.Count;
+        var total = _pastLength + 1;
+        EnsureCapacity(batch, total);
+        for (var r = 0; r < batch; r++)
+        {
+            var row = _rows[r];
+            _ids[r] = row.PendingToken;
+            _positions[r] = row.Handle.CachedTokenCount;
+            var mask = _mask.AsSpan(r * total, total);
+            mask[.._padding[r]].Clear();
+            mask[_padding[r]..].Fill(1);
+        }
+
+        using var ids = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _ids.AsMemory(0, batch), [batch, 1]);
+        using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, batch), [batch, 1]);
+        using var attention = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, batch * total), [batch, total]);
+        var result = _runner.Forward(ids, attention, positions, _past!);
+
+        // The presents become the past; the old past dies only now that the run has used it.
+        DisposePast();
+        _past = new OrtValue[result.Presents.Length];
+        for (var i = 0; i < _past.Length; i++)
+        {
+            _past[i] = result.Presents[i]!;
+            result.Presents[i] = null;
+        }
+
+        _pastLength = total;
+        foreach (var row in _rows)
+        {
+            row.Handle.TokenList.Add(row.PendingToken);
+        }
+
+        return result;
+    }
+
+    private void Repack()
+    {
+        var members = new List<ActiveRequest>(_rows.Count + _joining.Count);
+        members.AddRange(_rows);
+        members.AddRange(_joining);
+        var length = 0;
+        foreach (var m in members)
+        {
+            length = Math.Max(length, m.Handle.CachedTokenCount);
+        }
+
+        var count = _runner.KvTensorCount;
+        var past = new OrtValue[count];
+        var padding = new List<int>(members.Count);
+        for (var i = 0; i < count; i++)
+        {
+            past[i] = _layout.Allocate(members.Count, length);
+        }
+
+        for (var r = 0; r < members.Count; r++)
+        {
+            var member = members[r];
+            var valid = member.Handle.CachedTokenCount;
+            var pad = length - valid;
+            padding.Add(pad);
+            var oldRow = r < _rows.Count ? r : -1;
+            for (var i = 0; i < count; i++)
+            {
+                _layout.Clear(past[i], r, 0, pad);
+                if (oldRow >= 0)
+                {
+                    _layout.Copy(_past![i], oldRow, _padding[oldRow], past[i], r, pad, valid);
+                }
+                else
+                {
+                    _layout.Copy(member.Handle.Layers![i], 0, 0, past[i], r, pad, valid);
+                }
+            }
+
+            if (oldRow < 0)
+            {
+                // The KV now lives in the batch; the handle's own copy would be a hidden duplicate.
+                member.Handle.SetLayers(null);
+            }
+        }
+
+        DisposePast();
+        _past = past;
+        _pastLength = length;
+        _rows.Clear();
+        _rows.AddRange(members);
+        _padding.Clear();
+        _padding.AddRange(padding);
+        _joining.Clear();
+        _dirty = false;
+        Repacks++;
+    }
+
+    private void EnsureCapacity(int batch, int total)
+    {
+        if (_ids.Length < batch)
+        {
+            _ids = new long[Math.Max(batch, _ids.Length * 2)];
+            _positions = new long[_ids.Length];
+        }
+
+        if (_mask.Length < batch * total)
+        {
+            _mask = new long[Math.Max(batch * total, _mask.Length * 2)];
+        }
+    }
+
+    private void DisposePast()
+    {
+        if (_past is null)
+        {
+            return;
+        }
+
+        foreach (var tensor in _past)
+        {
+            tensor.Dispose();
+        }
+
+        _past = null;
+        _pastLength = 0;
+    }
+
+    /// <summary>Forgets every row without saving its KV (after a failed forward, when it may be inconsistent).</summary>
+    public void Reset()
+    {
+        DisposePast();
+        _rows.Clear();
+        _joining.Clear();
+        _padding.Clear();
+        _dirty = false;
+    }
+
+    public void Dispose() => DisposePast();
+}

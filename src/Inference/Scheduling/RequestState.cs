@@ -1,0 +1,9 @@
+namespace AutoGlm.Orleans.Inference.Scheduling;
+
+internal enum RequestState
+{
+    Waiting,
+    Prefilling,
+    Decoding,
+    Finished,
+}

@@ -1,0 +1,576 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Inference.KvCache;
+using AutoGlm.Orleans.Inference.Metrics;
+using AutoGlm.Orleans.Inference.Runtime;
+using Microsoft.ML.OnnxRuntime;
+
+namespace AutoGlm.Orleans.Inference.Scheduling;
+
+/// <summary>
+/// Continuous batching on a dedicated thread. Each step: drop cancelled requests, admit waiting ones (prefix
+/// reuse, KV reservation), prefill within the step's token budget (chunked, so a long prompt never stalls the
+/// running streams), then one batched decode forward over every running row. Requests join and leave between
+/// steps; callers never run inference on their own threads.
+/// </summary>
+internal sealed class StepScheduler : IDisposable
+{
+    private readonly ModelRunner _runner;
+    private readonly KvCachePool _pool;
+    private readonly EngineOptions _options;
+    private readonly EngineMetrics _metrics;
+    private readonly KvLayout _layout;
+    private readonly object _queueLock = new();
+    private readonly LinkedList<ActiveRequest> _waiting = new();
+    private readonly List<ActiveRequest> _prefilling = [];
+    private readonly List<(ActiveRequest Request, FinishReason Reason, string Text)> _finishing = [];
+    private readonly DecodeBatch _batch;
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly Thread _thread;
+    private long[] _prefillIds = new long[256];
+    private long[] _prefillPositions = new long[256];
+    private long[] _prefillMask = new long[1024];
+    private volatile bool _stopping;
+    private int _running;
+
+    public StepScheduler(ModelRunner runner, KvCachePool pool, EngineOptions options, EngineMetrics metrics)
+    {
+        _runner = runner;
+        _pool = pool;
+        _options = options;
+        _metrics = metrics;
+        _layout = new KvLayout(runner.Manifest.NumKeyValueHeads, runner.Manifest.HeadDim);
+        _batch = new DecodeBatch(runner);
+        _thread = new Thread(Loop) { IsBackground = true, Name = "autoglm-engine-scheduler" };
+        _thread.Start();
+    }
+
+    public int Waiting
+    {
+        get
+        {
+            lock (_queueLock)
+            {
+                return _waiting.Count;
+            }
+        }
+    }
+
+    public int Running => Volatile.Read(ref _running);
+
+    public long Steps { get; private set; }
+
+    public long Repacks => _batch.Repacks;
+
+    /// <summary>Queues a request; a full queue is refused at once, never grown.</summary>
+    public void Enqueue(ActiveRequest request)
+    {
+        lock (_queueLock)
+        {
+            ObjectDisposedException.ThrowIf(_stopping, this);
+            if (_waiting.Count >= _options.MaxQueueLength)
+            {
+                throw new EngineOverloadedException(_waiting.Count);
+            }
+
+            _waiting.AddLast(request);
+        }
+
+        request.CancellationRegistration = request.Cancellation.Register(static s => ((StepScheduler)s!).Wake(), this);
+        Wake();
+    }
+
+    private void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            _wake.Release();
+        }
+    }
+
+    private void Loop()
+    {
+        while (!_stopping)
+        {
+            try
+            {
+                DropCancelled();
+                Admit();
+                if (_prefilling.Count == 0 && _batch.Count == 0)
+                {
+                    _wake.Wait(TimeSpan.FromMilliseconds(250));
+                    continue;
+                }
+
+                var budget = _options.MaxTokensPerStep - _batch.Count;
+                PrefillWithin(budget);
+                if (_batch.Count > 0)
+                {
+                    DecodeStep();
+                }
+
+                Steps++;
+            }
+            catch (Exception ex) when (!_stopping)
+            {
+                // A bug must not kill the engine: fail what was running, keep serving the rest.
+                FailRunning(ex);
+            }
+        }
+
+        FailEverything(new ObjectDisposedException(nameof(StepScheduler), "the inference engine stopped"));
+    }
+
+    private void DropCancelled()
+    {
+        lock (_queueLock)
+        {
+            for (var node = _waiting.First; node is not null;)
+            {
+                var next = node.Next;
+                if (node.Value.Cancellation.IsCancellationRequested)
+                {
+                    _waiting.Remove(node);
+                    Complete(node.Value, FinishReason.Cancelled, string.Empty);
+                }
+
+                node = next;
+            }
+        }
+
+        for (var i = _prefilling.Count - 1; i >= 0; i--)
+        {
+            if (_prefilling[i].Cancellation.IsCancellationRequested)
+            {
+                var request = _prefilling[i];
+                _prefilling.RemoveAt(i);
+                Complete(request, FinishReason.Cancelled, string.Empty);
+            }
+        }
+
+        foreach (var row in _batch.Rows.ToArray())
+        {
+            if (row.Cancellation.IsCancellationRequested)
+            {
+                _batch.Leave(row);
+                Complete(row, FinishReason.Cancelled, string.Empty);
+            }
+        }
+    }
+
+    private void Admit()
+    {
+        while (Running < _options.MaxBatchSize)
+        {
+            ActiveRequest request;
+            lock (_queueLock)
+            {
+                if (_waiting.First is null)
+                {
+                    return;
+                }
+
+                request = _waiting.First.Value;
+            }
+
+            var handle = request.Handle;
+            var prompt = request.Prompt;
+            // Reuse the longest common prefix, but always compute at least the last prompt token: its logits
+            // give the first reply token.
+            var keep = CommonPrefix(handle.Tokens, prompt, prompt.Length - 1);
+            Truncate(handle, keep);
+            var needed = (long)(prompt.Length - keep) + request.Request.Sampling.MaxNewTokens;
+            if (!_pool.TryReserve(needed))
+            {
+                if (Running > 0)
+                {
+                    return; // room frees up when running generations finish
+                }
+
+                lock (_queueLock)
+                {
+                    _waiting.RemoveFirst();
+                }
+
+                Fail(request, new InvalidGenerationRequestException(
+                    $"the request needs {needed} tokens of KV cache ({needed * _pool.BytesPerToken} bytes), more than the budget of {_pool.BudgetBytes} bytes allows"));
+                continue;
+            }
+
+            lock (_queueLock)
+            {
+                _waiting.RemoveFirst();
+            }
+
+            request.ReservedTokens = needed;
+            request.CachedTokens = keep;
+            request.ComputedTokens = prompt.Length - keep;
+            request.PrefillCursor = keep;
+            request.State = RequestState.Prefilling;
+            request.AdmittedTimestamp = Stopwatch.GetTimestamp();
+            _prefilling.Add(request);
+            request.CountedRunning = true;
+            Interlocked.Increment(ref _running);
+            _metrics.Admitted(prompt.Length, keep, Stopwatch.GetElapsedTime(request.EnqueuedTimestamp, request.AdmittedTimestamp).TotalSeconds);
+        }
+    }
+
+    private static int CommonPrefix(IReadOnlyList<int> cached, int[] prompt, int limit)
+    {
+        var n = Math.Min(Math.Min(cached.Count, prompt.Length), limit);
+        var i = 0;
+        while (i < n && cached[i] == prompt[i])
+        {
+            i++;
+        }
+
+        return i;
+    }
+
+    private void Truncate(KvCacheHandle handle, int keep)
+    {
+        if (keep >= handle.CachedTokenCount)
+        {
+            return;
+        }
+
+        if (keep == 0)
+        {
+            handle.DropCache();
+            return;
+        }
+
+        var old = handle.Layers!;
+        var kept = new OrtValue[old.Length];
+        for (var i = 0; i < old.Length; i++)
+        {
+            kept[i] = _layout.Allocate(1, keep);
+            _layout.Copy(old[i], 0, 0, kept[i], 0, 0, keep);
+        }
+
+        handle.SetLayers(kept);
+        handle.TokenList.RemoveRange(keep, handle.TokenList.Count - keep);
+    }
+
+    private void PrefillWithin(int budget)
+    {
+        for (var i = 0; i < _prefilling.Count && budget > 0;)
+        {
+            var request = _prefilling[i];
+            var chunk = Math.Min(request.Prompt.Length - request.PrefillCursor, budget);
+            budget -= chunk;
+            bool done;
+            try
+            {
+                done = PrefillChunk(request, chunk);
+            }
+            catch (Exception ex)
+            {
+                _prefilling.RemoveAt(i);
+                Fail(request, ex);
+                continue;
+            }
+
+            if (!done)
+            {
+                i++;
+                continue;
+            }
+
+            _prefilling.RemoveAt(i);
+            if (request.State == RequestState.Finished)
+            {
+                continue;
+            }
+
+            request.State = RequestState.Decoding;
+            _batch.Join(request);
+        }
+
+        ApplyFinishing();
+    }
+
+    /// <summary>Prefills one chunk; true when the prompt is complete (the first token was sampled).</summary>
+    private bool PrefillChunk(ActiveRequest request, int chunk)
+    {
+        var handle = request.Handle;
+        var past = handle.CachedTokenCount;
+        var total = past + chunk;
+        EnsurePrefillCapacity(chunk, total);
+        for (var j = 0; j < chunk; j++)
+        {
+            _prefillIds[j] = request.Prompt[request.PrefillCursor + j];
+            _prefillPositions[j] = past + j;
+        }
+
+        _prefillMask.AsSpan(0, total).Fill(1);
+        var started = Stopwatch.GetTimestamp();
+        OrtValue[]? empty = handle.Layers is null ? _runner.EmptyPast() : null;
+        ForwardResult result;
+        try
+        {
+            using var ids = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _prefillIds.AsMemory(0, chunk), [1, chunk]);
+            using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _prefillPositions.AsMemory(0, chunk), [1, chunk]);
+            using var mask = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _prefillMask.AsMemory(0, total), [1, total]);
+            result = _runner.Forward(ids, mask, positions, empty ?? handle.Layers!);
+        }
+        finally
+        {
+            if (empty is not null)
+            {
+                foreach (var tensor in empty)
+                {
+                    tensor.Dispose();
+                }
+            }
+        }
+
+        using (result)
+        {
+            var presents = new OrtValue[result.Presents.Length];
+            for (var i = 0; i < presents.Length; i++)
+            {
+                presents[i] = result.Presents[i]!;
+                result.Presents[i] = null;
+            }
+
+            handle.SetLayers(presents);
+            handle.TokenList.AddRange(request.Prompt.AsSpan(request.PrefillCursor, chunk));
+            request.PrefillCursor += chunk;
+            Consume(request, chunk);
+            _metrics.Prefill(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            if (request.PrefillCursor < request.Prompt.Length)
+            {
+                return false;
+            }
+
+            var token = request.Sampler.Sample(result.LastLogits(0), CollectionsMarshal.AsSpan(request.Context));
+            OnToken(request, token);
+            return true;
+        }
+    }
+
+    private void DecodeStep()
+    {
+        var started = Stopwatch.GetTimestamp();
+        ForwardResult result;
+        try
+        {
+            result = _batch.Step();
+        }
+        catch (Exception ex)
+        {
+            FailBatch(ex);
+            return;
+        }
+
+        using (result)
+        {
+            var rows = _batch.Rows;
+            _metrics.DecodeStep(Stopwatch.GetElapsedTime(started).TotalSeconds, rows.Count);
+            for (var r = 0; r < rows.Count; r++)
+            {
+                var row = rows[r];
+                Consume(row, 1);
+                var token = row.Sampler.Sample(result.LastLogits(r), CollectionsMarshal.AsSpan(row.Context));
+                OnToken(row, token);
+            }
+        }
+
+        ApplyFinishing();
+    }
+
+    private void Consume(ActiveRequest request, int tokens)
+    {
+        // Cached tokens now count as used bytes; the reservation shrinks by as much.
+        var n = Math.Min(tokens, request.ReservedTokens);
+        request.ReservedTokens -= n;
+        _pool.Unreserve(n);
+    }
+
+    /// <summary>Streams a sampled token; queues the request to finish when the token ends it.</summary>
+    private void OnToken(ActiveRequest request, int token)
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (request.FirstTokenTimestamp == 0)
+        {
+            request.FirstTokenTimestamp = now;
+            _metrics.FirstToken(Stopwatch.GetElapsedTime(request.EnqueuedTimestamp, now).TotalSeconds);
+            _metrics.Token(-1);
+        }
+        else
+        {
+            _metrics.Token(Stopwatch.GetElapsedTime(request.LastTokenTimestamp, now).TotalSeconds);
+        }
+
+        request.LastTokenTimestamp = now;
+        if (request.IsStopToken(token))
+        {
+            QueueFinish(request, FinishReason.Stop, FlushText(request));
+            return;
+        }
+
+        request.Generated++;
+        request.Context.Add(token);
+        request.PendingToken = token;
+        var text = request.Detokenizer.Push(token);
+        if (request.StopMatcher is not null)
+        {
+            var (emit, stopped) = request.StopMatcher.Push(text);
+            if (stopped)
+            {
+                request.Output.Writer.TryWrite(new GenerationChunk(token, emit));
+                QueueFinish(request, FinishReason.StopSequence, string.Empty);
+                return;
+            }
+
+            text = emit;
+        }
+
+        request.Output.Writer.TryWrite(new GenerationChunk(token, text));
+        if (request.Generated >= request.Request.Sampling.MaxNewTokens)
+        {
+            QueueFinish(request, FinishReason.Length, FlushText(request));
+        }
+    }
+
+    private static string FlushText(ActiveRequest request)
+    {
+        var text = request.Detokenizer.Flush();
+        if (request.StopMatcher is null)
+        {
+            return text;
+        }
+
+        var (emit, stopped) = request.StopMatcher.Push(text);
+        return stopped ? emit : emit + request.StopMatcher.Flush();
+    }
+
+    private void QueueFinish(ActiveRequest request, FinishReason reason, string text)
+    {
+        request.State = RequestState.Finished;
+        _finishing.Add((request, reason, text));
+    }
+
+    private void ApplyFinishing()
+    {
+        foreach (var (request, reason, text) in _finishing)
+        {
+            _batch.Leave(request);
+            Complete(request, reason, text);
+        }
+
+        _finishing.Clear();
+    }
+
+    private void Complete(ActiveRequest request, FinishReason reason, string text)
+    {
+        LeaveRunning(request);
+
+        request.State = RequestState.Finished;
+        _pool.Unreserve(request.ReservedTokens);
+        request.ReservedTokens = 0;
+        _pool.Deactivate(request.Handle);
+        request.CancellationRegistration.Dispose();
+        request.Sampler.Dispose();
+        request.Output.Writer.TryWrite(new GenerationChunk(null, text, reason, request.Usage()));
+        request.Output.Writer.TryComplete();
+        _metrics.Finished(reason.ToString().ToLowerInvariant(), Stopwatch.GetElapsedTime(request.EnqueuedTimestamp).TotalSeconds);
+    }
+
+    private void LeaveRunning(ActiveRequest request)
+    {
+        if (request.CountedRunning)
+        {
+            request.CountedRunning = false;
+            Interlocked.Decrement(ref _running);
+        }
+    }
+
+    private void Fail(ActiveRequest request, Exception error)
+    {
+        LeaveRunning(request);
+
+        request.State = RequestState.Finished;
+        // After a failed forward the handle's KV may not match its tokens: forget it, the next turn recomputes.
+        request.Handle.DropCache();
+        _pool.Unreserve(request.ReservedTokens);
+        request.ReservedTokens = 0;
+        _pool.Deactivate(request.Handle);
+        request.CancellationRegistration.Dispose();
+        request.Sampler.Dispose();
+        request.Output.Writer.TryComplete(error);
+    }
+
+    private void FailBatch(Exception error)
+    {
+        var rows = _batch.Rows.ToArray();
+        _batch.Reset();
+        foreach (var row in rows)
+        {
+            Fail(row, error);
+        }
+    }
+
+    private void FailRunning(Exception error)
+    {
+        _finishing.Clear();
+        foreach (var request in _prefilling)
+        {
+            Fail(request, error);
+        }
+
+        _prefilling.Clear();
+        var joining = _batch.Joining.ToArray();
+        FailBatch(error);
+        foreach (var request in joining)
+        {
+            Fail(request, error);
+        }
+    }
+
+    private void FailEverything(Exception error)
+    {
+        FailRunning(error);
+        lock (_queueLock)
+        {
+            foreach (var request in _waiting)
+            {
+                request.CancellationRegistration.Dispose();
+                request.Sampler.Dispose();
+                _pool.Deactivate(request.Handle);
+                request.Output.Writer.TryComplete(error);
+            }
+
+            _waiting.Clear();
+        }
+    }
+
+    private void EnsurePrefillCapacity(int chunk, int total)
+    {
+        if (_prefillIds.Length < chunk)
+        {
+            _prefillIds = new long[Math.Max(chunk, _prefillIds.Length * 2)];
+            _prefillPositions = new long[_prefillIds.Length];
+        }
+
+        if (_prefillMask.Length < total)
+        {
+            _prefillMask = new long[Math.Max(total, _prefillMask.Length * 2)];
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_queueLock)
+        {
+            _stopping = true;
+        }
+
+        Wake();
+        _thread.Join();
+        _batch.Dispose();
+        _wake.Dispose();
+    }
+}

@@ -1,0 +1,77 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace AutoGlm.Orleans.Benchmarks;
+
+/// <summary>`engine [--json FILE] [--model DIR] [--threads N] [--quick]`: the engine benchmark in one run.</summary>
+internal static class BenchmarkCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick]");
+            return args.Length == 0 ? 2 : 0;
+        }
+
+        if (args[0] != "engine")
+        {
+            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine)");
+            return 2;
+        }
+
+        string? json = null;
+        var model = FindDefaultModel();
+        var threads = Environment.ProcessorCount;
+        var quick = false;
+        for (var i = 1; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--json": json = args[++i]; break;
+                case "--model": model = args[++i]; break;
+                case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--quick": quick = true; break;
+                default:
+                    Console.Error.WriteLine($"unknown option {args[i]}");
+                    return 2;
+            }
+        }
+
+        var bench = new EngineBenchmark(model, threads, quick);
+        var result = new JsonObject
+        {
+            ["machine"] = new JsonObject
+            {
+                ["cores"] = Environment.ProcessorCount,
+                ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+                ["intra_op_threads"] = threads,
+                ["model"] = Path.GetFileName(model.TrimEnd('/')),
+            },
+            ["decode"] = await bench.DecodeAsync(),
+            ["multiturn"] = await bench.MultiTurnAsync(),
+        };
+        var text = result.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        Console.WriteLine(text);
+        if (json is not null)
+        {
+            await File.WriteAllTextAsync(json, text);
+        }
+
+        return 0;
+    }
+
+    private static string FindDefaultModel()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "models", "tiny-chat");
+            if (File.Exists(Path.Combine(candidate, "model.json")))
+            {
+                return candidate;
+            }
+        }
+
+        throw new DirectoryNotFoundException("models/tiny-chat not found above the benchmark; pass --model DIR");
+    }
+}

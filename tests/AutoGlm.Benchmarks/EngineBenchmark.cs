@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Inference.Models;
+using AutoGlm.Orleans.Inference.Runtime;
+using AutoGlm.Orleans.Inference.Sampling;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace AutoGlm.Orleans.Benchmarks;
+
+/// <summary>
+/// Decode throughput of ONNX Runtime alone (raw) vs the same work through the engine's scheduler, and
+/// time to first token per turn of a long conversation with and without prefix reuse.
+/// </summary>
+internal sealed class EngineBenchmark(string modelPath, int threads, bool quick)
+{
+    private const int Context = 512;
+    private readonly int[] _batches = [1, 8, 32];
+    private int DecodeSteps => quick ? 16 : 64;
+
+    public async Task<JsonArray> DecodeAsync()
+    {
+        var rows = new JsonArray();
+        foreach (var batch in _batches)
+        {
+            var raw = RawDecode(batch);
+            var scheduler = await SchedulerDecodeAsync(batch);
+            Console.Error.WriteLine($"decode batch {batch,2} context {Context}: raw {raw,8:F1} tok/s  scheduler {scheduler,8:F1} tok/s  ratio {scheduler / raw:F3}");
+            rows.Add(new JsonObject
+            {
+                ["batch"] = batch,
+                ["context"] = Context,
+                ["raw_tokens_per_s"] = Math.Round(raw, 1),
+                ["scheduler_tokens_per_s"] = Math.Round(scheduler, 1),
+                ["ratio"] = Math.Round(scheduler / raw, 3),
+            });
+        }
+
+        return rows;
+    }
+
+    /// <summary>ONNX Runtime's forward alone: presents fed back as the next past, nothing else.</summary>
+    private double RawDecode(int batch)
+    {
+        var manifest = ModelFolder.Load(modelPath);
+        using var runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads);
+        var random = new Random(1);
+        var past = new OrtValue[runner.KvTensorCount];
+        for (var i = 0; i < past.Length; i++)
+        {
+            past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float,
+                [batch, manifest.NumKeyValueHeads, Context, manifest.HeadDim]);
+            var span = past[i].GetTensorMutableDataAsSpan<float>();
+            for (var j = 0; j < span.Length; j++)
+            {
+                span[j] = (float)(random.NextDouble() - 0.5);
+            }
+        }
+
+        var warmup = 3;
+        var stopwatch = new Stopwatch();
+        for (var step = 0; step < warmup + DecodeSteps; step++)
+        {
+            if (step == warmup)
+            {
+                stopwatch.Start();
+            }
+
+            var total = Context + step + 1;
+            var ids = new long[batch];
+            var positions = new long[batch];
+            Array.Fill(ids, 464L);
+            Array.Fill(positions, total - 1L);
+            var mask = new long[batch * total];
+            Array.Fill(mask, 1L);
+            using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [batch, 1]);
+            using var positionValue = OrtValue.CreateTensorValueFromMemory(positions, [batch, 1]);
+            using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [batch, total]);
+            using var result = runner.Forward(idsValue, maskValue, positionValue, past);
+            _ = result.LastLogits(batch - 1)[0];
+            foreach (var tensor in past)
+            {
+                tensor.Dispose();
+            }
+
+            for (var i = 0; i < past.Length; i++)
+            {
+                past[i] = result.Presents[i]!;
+                result.Presents[i] = null;
+            }
+        }
+
+        stopwatch.Stop();
+        foreach (var tensor in past)
+        {
+            tensor.Dispose();
+        }
+
+        return batch * DecodeSteps / stopwatch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The same decode work through the engine: <paramref name="batch"/> concurrent requests.</summary>
+    private async Task<double> SchedulerDecodeAsync(int batch)
+    {
+        using var engine = InferenceEngine.Create(new EngineOptions
+        {
+            ModelPath = modelPath,
+            IntraOpThreads = threads,
+            MaxBatchSize = Math.Max(batch, 1),
+            MaxTokensPerStep = Math.Max(Context, batch),
+        });
+        var random = new Random(2);
+        var tasks = new List<Task<List<long>>>();
+        for (var r = 0; r < batch; r++)
+        {
+            var prompt = new int[Context];
+            for (var i = 0; i < prompt.Length; i++)
+            {
+                prompt[i] = random.Next(200, 40000);
+            }
+
+            var request = new GenerationRequest(engine.GetOrCreateHandle($"row-{r}"), prompt,
+                new SamplingOptions { Temperature = 0f, MaxNewTokens = batch + DecodeSteps + 4 }) { StopTokenIds = [] };
+            tasks.Add(CollectTimestampsAsync(engine.Submit(request)));
+        }
+
+        var stamps = await Task.WhenAll(tasks);
+        // Steady state: from the moment every row is decoding until the first row finishes.
+        var start = stamps.Max(s => s[0]);
+        var end = stamps.Min(s => s[^1]);
+        var tokens = stamps.Sum(s => s.Count(t => t > start && t <= end));
+        return tokens / Stopwatch.GetElapsedTime(start, end).TotalSeconds;
+    }
+
+    private static async Task<List<long>> CollectTimestampsAsync(System.Threading.Channels.ChannelReader<GenerationChunk> reader)
+    {
+        var stamps = new List<long>();
+        await foreach (var chunk in reader.ReadAllAsync())
+        {
+            if (chunk.TokenId is not null)
+            {
+                stamps.Add(Stopwatch.GetTimestamp());
+            }
+        }
+
+        return stamps;
+    }
+
+    /// <summary>One 10-turn conversation; each turn's TTFT with the handle's cache vs re-prefilling the history.</summary>
+    public async Task<JsonObject> MultiTurnAsync()
+    {
+        const int turns = 10;
+        using var engine = InferenceEngine.Create(new EngineOptions { ModelPath = modelPath, IntraOpThreads = threads, MaxTokensPerStep = 2048 });
+        var handle = engine.GetOrCreateHandle("conversation");
+        var history = new List<int>();
+        var reuse = new JsonArray();
+        var recompute = new JsonArray();
+        var userText = "Tell me about the Dispose method of Stream, the TryGetValue method of Dictionary and what a List "
+            + "is in System.Collections.Generic, then give me a quote about science, one about computers and one about "
+            + "work, and explain why each of them matters to a programmer who writes .NET services every day, "
+            + "with an example for each.";
+        var sampling = new SamplingOptions { Temperature = 0f, MaxNewTokens = 48 };
+        var lastPromptTokens = 0;
+        for (var turn = 0; turn < turns; turn++)
+        {
+            var user = engine.Tokenizer.EncodeToIds($"<|user|>\n{userText} (turn {turn + 1})\n<|assistant|>\n");
+            history.AddRange(user);
+            var prompt = history.ToArray();
+            lastPromptTokens = prompt.Length;
+
+            // Re-prefill: a fresh handle sees the whole history; only its first token is timed.
+            using (var fresh = engine.GetOrCreateHandle($"recompute-{turn}"))
+            {
+                var (ttft, _) = await TimedAsync(engine, new GenerationRequest(fresh, prompt, sampling with { MaxNewTokens = 1 }));
+                recompute.Add(Math.Round(ttft, 2));
+            }
+
+            var (reuseTtft, reply) = await TimedAsync(engine, new GenerationRequest(handle, prompt, sampling) { StopTokenIds = [] });
+            reuse.Add(Math.Round(reuseTtft, 2));
+            history.AddRange(reply);
+            history.Add(50256);
+            Console.Error.WriteLine($"turn {turn + 1,2}: history {prompt.Length,5} tokens  ttft reuse {reuseTtft,7:F2} ms  recompute {(double)recompute[^1]!,7:F2} ms");
+        }
+
+        return new JsonObject
+        {
+            ["turns"] = turns,
+            ["history_tokens_last_turn"] = lastPromptTokens,
+            ["ttft_ms_reuse"] = reuse,
+            ["ttft_ms_recompute"] = recompute,
+        };
+    }
+
+    private static async Task<(double TtftMs, List<int> Tokens)> TimedAsync(InferenceEngine engine, GenerationRequest request)
+    {
+        var started = Stopwatch.GetTimestamp();
+        double ttft = -1;
+        var tokens = new List<int>();
+        await foreach (var chunk in engine.Submit(request).ReadAllAsync())
+        {
+            if (chunk.TokenId is { } id)
+            {
+                if (ttft < 0)
+                {
+                    ttft = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                }
+
+                tokens.Add(id);
+            }
+        }
+
+        return (ttft, tokens);
+    }
+}

@@ -1,0 +1,3 @@
+using AutoGlm.Orleans.Benchmarks;
+
+return await BenchmarkCommand.RunAsync(args);

@@ -1,0 +1,82 @@
+using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Inference.Tests.Support;
+
+namespace AutoGlm.Orleans.Inference.Tests.Engine;
+
+/// <summary>Rows that join and leave a running batch at different steps decode exactly as they do alone.</summary>
+public sealed class ContinuousBatchingTests
+{
+    private static IReadOnlyList<int[]> Prompts(InferenceEngine engine)
+    {
+        var reference = ReferenceFile.Load(RepositoryPaths.DefaultModel);
+        var prompts = reference.References.Select(r => r.PromptIds).ToList();
+        string[] extra =
+        [
+            "What does Console.WriteLine do?",
+            "Tell me a fortune.",
+            "Explain the Dispose method of Stream.",
+            "Give me a quote about love.",
+            "What is HttpClient for?",
+            "Hi there.",
+        ];
+        prompts.AddRange(extra.Select(e => engine.EncodeChat([new(Inference.Chat.ChatRole.User, e)])));
+        return prompts;
+    }
+
+    [Fact]
+    public async Task Staggered_batched_rows_equal_their_solo_runs()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var engine = EngineFactory.Create(o => o with { MaxBatchSize = 16, MaxTokensPerStep = 64 });
+        var prompts = Prompts(engine);
+        Assert.True(prompts.Count >= 8);
+        Assert.True(prompts.Select(p => p.Length).Distinct().Count() >= 6, "prompt lengths must differ");
+        var lengths = prompts.Select((_, i) => 12 + 5 * i).ToArray(); // each row leaves at a different step
+
+        var solo = new List<int[]>();
+        for (var i = 0; i < prompts.Count; i++)
+        {
+            solo.Add((await engine.GenerateAsync($"solo-{i}", prompts[i], EngineFactory.Greedy(lengths[i]), [], ct)).Tokens);
+        }
+
+        // Half start together; the others join one by one while the first ones are decoding.
+        var tasks = new List<Task<Generation>>();
+        for (var i = 0; i < prompts.Count; i++)
+        {
+            tasks.Add(engine.GenerateAsync($"batched-{i}", prompts[i], EngineFactory.Greedy(lengths[i]), [], ct));
+            if (i >= prompts.Count / 2)
+            {
+                await Task.Delay(15, ct);
+            }
+        }
+
+        var batched = await Task.WhenAll(tasks);
+        for (var i = 0; i < prompts.Count; i++)
+        {
+            Assert.Equal(solo[i], batched[i].Tokens);
+        }
+
+        var stats = engine.GetStats();
+        Assert.True(stats.Repacks > 1, $"membership changed, so the batch was re-packed: {stats.Repacks}");
+        Assert.True(stats.Steps < solo.Sum(s => s.Length), "batched steps must be fewer than the solo token count");
+    }
+
+    [Fact]
+    public async Task A_long_prefill_is_chunked_while_other_rows_keep_decoding()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var engine = EngineFactory.Create(o => o with { MaxBatchSize = 8, MaxTokensPerStep = 32 });
+        var prompts = Prompts(engine);
+        var longPrompt = prompts.OrderByDescending(p => p.Length).First();
+        Assert.True(longPrompt.Length > 200);
+
+        var expected = (await engine.GenerateAsync("solo-long", longPrompt, EngineFactory.Greedy(16), [], ct)).Tokens;
+        var running = engine.GenerateAsync("running", prompts[0], EngineFactory.Greedy(120), [], ct);
+        await Task.Delay(50, ct);
+        var longRun = await engine.GenerateAsync("long", longPrompt, EngineFactory.Greedy(16), [], ct);
+        var runningResult = await running;
+
+        Assert.Equal(expected, longRun.Tokens);
+        Assert.Equal(120, runningResult.Tokens.Length);
+    }
+}

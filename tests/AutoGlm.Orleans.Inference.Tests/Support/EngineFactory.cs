@@ -1,0 +1,50 @@
+using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Inference.Sampling;
+using System.Threading.Channels;
+
+namespace AutoGlm.Orleans.Inference.Tests.Support;
+
+/// <summary>Engines over the shipped default model, and helpers to drain their streams.</summary>
+internal static class EngineFactory
+{
+    public static InferenceEngine Create(Func<EngineOptions, EngineOptions>? configure = null)
+    {
+        var options = new EngineOptions { ModelPath = RepositoryPaths.DefaultModel, IntraOpThreads = 2 };
+        return InferenceEngine.Create(configure is null ? options : configure(options));
+    }
+
+    public static SamplingOptions Greedy(int maxNewTokens) => new() { Temperature = 0f, MaxNewTokens = maxNewTokens };
+
+    public static async Task<Generation> CollectAsync(ChannelReader<GenerationChunk> reader, CancellationToken cancellationToken = default)
+    {
+        var tokens = new List<int>();
+        var text = new System.Text.StringBuilder();
+        GenerationChunk? final = null;
+        await foreach (var chunk in reader.ReadAllAsync(cancellationToken))
+        {
+            if (chunk.TokenId is { } id)
+            {
+                tokens.Add(id);
+            }
+
+            text.Append(chunk.Text);
+            if (chunk.IsFinal)
+            {
+                final = chunk;
+            }
+        }
+
+        Assert.NotNull(final);
+        return new Generation([.. tokens], text.ToString(), final.FinishReason!.Value, final.Usage!);
+    }
+
+    public static Task<Generation> GenerateAsync(this InferenceEngine engine, string handleId, IReadOnlyList<int> prompt,
+        SamplingOptions sampling, IReadOnlyList<int>? stopTokenIds = null, CancellationToken cancellationToken = default)
+    {
+        var handle = engine.GetOrCreateHandle(handleId);
+        var request = new GenerationRequest(handle, prompt, sampling) { StopTokenIds = stopTokenIds };
+        return CollectAsync(engine.Submit(request, cancellationToken), cancellationToken);
+    }
+}
+
+internal sealed record Generation(int[] Tokens, string Text, FinishReason FinishReason, GenerationUsage Usage);
