@@ -13,6 +13,12 @@ public sealed record EngineOptions
     /// <summary>ONNX Runtime intra-op threads; all cores when 0.</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// Whether ONNX Runtime's intra-op threads spin between parallel sections. Spinning lowers a forward's latency
+    /// on idle cores but takes CPU from the scheduler and the consumers of the token streams on small machines.
+    /// </summary>
+    public bool IntraOpSpinning { get; init; } = true;
+
     /// <summary>Rows in one decode forward (running generations).</summary>
     public int MaxBatchSize { get; init; } = 32;
 

@@ -16,7 +16,7 @@ public sealed class ModelRunner : IDisposable
     private readonly RunOptions _runOptions = new();
     private readonly OrtValue[] _inputs;
 
-    public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads)
+    public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads, bool intraOpSpinning = true)
     {
         Manifest = manifest;
         using var options = new SessionOptions
@@ -26,6 +26,7 @@ public sealed class ModelRunner : IDisposable
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", intraOpSpinning ? "1" : "0");
         if (device == ExecutionDevice.Cuda)
         {
             options.AppendExecutionProvider_CUDA(0);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics.Tensors;
 
 namespace AutoGlm.Orleans.Inference.Sampling;
 
@@ -61,6 +62,11 @@ public sealed class TokenSampler : IDisposable
             throw new ArgumentException($"expected {_vocabSize} logits, got {logits.Length}", nameof(logits));
         }
 
+        if (_options.RepetitionPenalty == 1f && (_options.IsGreedy || _options.TopK == 1))
+        {
+            return ArgMax(logits); // nothing modifies the scores: skip the copy
+        }
+
         var scores = _scores.AsSpan(0, _vocabSize);
         logits.CopyTo(scores);
         if (_options.RepetitionPenalty != 1f)
@@ -103,6 +109,14 @@ public sealed class TokenSampler : IDisposable
     /// <summary>Lowest index on ties, as torch.argmax.</summary>
     internal static int ArgMax(ReadOnlySpan<float> values)
     {
+        // Two vectorized passes (the maximum, then its first occurrence) beat one scalar pass over a 50k
+        // vocabulary several times; NaN logits fall back to the scalar scan.
+        var index = values.IndexOf(TensorPrimitives.Max(values));
+        if (index >= 0)
+        {
+            return index;
+        }
+
         var best = 0;
         var bestValue = values[0];
         for (var i = 1; i < values.Length; i++)
@@ -280,16 +294,10 @@ public sealed class TokenSampler : IDisposable
         }
 
         // Dividing (rather than multiplying by 1/T) keeps a tiny temperature from turning 0 * inf into NaN.
-        var temperature = _options.Temperature;
-        var total = 0d;
-        for (var i = 0; i < scores.Length; i++)
-        {
-            var weight = MathF.Exp((scores[i] - max) / temperature);
-            scores[i] = weight;
-            total += weight;
-        }
-
-        return total;
+        TensorPrimitives.Subtract(scores, max, scores);
+        TensorPrimitives.Divide(scores, _options.Temperature, scores);
+        TensorPrimitives.Exp(scores, scores);
+        return TensorPrimitives.Sum(scores);
     }
 
     /// <summary>Draws index j of the first <paramref name="count"/> weights with probability weight / total.</summary>

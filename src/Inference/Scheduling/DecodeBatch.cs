@@ -17,6 +17,8 @@ internal sealed class DecodeBatch : IDisposable
     private readonly List<ActiveRequest> _rows = [];
     private readonly List<ActiveRequest> _joining = [];
     private readonly List<int> _padding = [];
+    // Each row's index in the batch tensors: rows that left since the last re-pack leave gaps behind.
+    private readonly List<int> _slots = [];
     private OrtValue[]? _past;
     private int _pastLength;
     private bool _dirty;
@@ -64,12 +66,13 @@ internal sealed class DecodeBatch : IDisposable
         for (var i = 0; i < layers.Length; i++)
         {
             layers[i] = _layout.Allocate(1, valid);
-            _layout.Copy(_past[i], row, _padding[row], layers[i], 0, 0, valid);
+            _layout.Copy(_past[i], _slots[row], _padding[row], layers[i], 0, 0, valid);
         }
 
         request.Handle.SetLayers(layers);
         _rows.RemoveAt(row);
         _padding.RemoveAt(row);
+        _slots.RemoveAt(row);
         if (_rows.Count == 0)
         {
             DisposePast();
@@ -150,13 +153,13 @@ internal sealed class DecodeBatch : IDisposable
             var valid = member.Handle.CachedTokenCount;
             var pad = length - valid;
             padding.Add(pad);
-            var oldRow = r < _rows.Count ? r : -1;
+            var oldRow = r < _rows.Count ? _slots[r] : -1;
             for (var i = 0; i < count; i++)
             {
                 _layout.Clear(past[i], r, 0, pad);
                 if (oldRow >= 0)
                 {
-                    _layout.Copy(_past![i], oldRow, _padding[oldRow], past[i], r, pad, valid);
+                    _layout.Copy(_past![i], oldRow, _padding[r], past[i], r, pad, valid);
                 }
                 else
                 {
@@ -178,6 +181,12 @@ internal sealed class DecodeBatch : IDisposable
         _rows.AddRange(members);
         _padding.Clear();
         _padding.AddRange(padding);
+        _slots.Clear();
+        for (var r = 0; r < members.Count; r++)
+        {
+            _slots.Add(r);
+        }
+
         _joining.Clear();
         _dirty = false;
         Repacks++;
@@ -220,6 +229,7 @@ internal sealed class DecodeBatch : IDisposable
         _rows.Clear();
         _joining.Clear();
         _padding.Clear();
+        _slots.Clear();
         _dirty = false;
     }
 

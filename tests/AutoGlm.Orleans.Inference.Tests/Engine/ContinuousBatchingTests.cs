@@ -79,4 +79,26 @@ public sealed class ContinuousBatchingTests
         Assert.Equal(expected, longRun.Tokens);
         Assert.Equal(120, runningResult.Tokens.Length);
     }
+
+    [Fact]
+    public async Task Rows_leaving_in_the_same_step_each_keep_their_own_kv()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var engine = EngineFactory.Create(o => o with { MaxBatchSize = 8, MaxTokensPerStep = 512 });
+        var prompts = Prompts(engine).Take(6).ToArray();
+
+        // All six finish at the same step: each leaving row must take its own KV back, not a neighbour's.
+        var first = await Task.WhenAll(prompts.Select((p, i) => engine.GenerateAsync($"same-{i}", p, EngineFactory.Greedy(10), [], ct)));
+        for (var i = 0; i < prompts.Length; i++)
+        {
+            var handle = engine.GetOrCreateHandle($"same-{i}");
+            Assert.Equal(prompts[i].Concat(first[i].Tokens.Take(9)), handle.Tokens);
+
+            var next = prompts[i].Concat(first[i].Tokens).Append(50256).ToArray();
+            var continued = await engine.GenerateAsync($"same-{i}", next, EngineFactory.Greedy(8), [], ct);
+            var fresh = await engine.GenerateAsync($"same-fresh-{i}", next, EngineFactory.Greedy(8), [], ct);
+            Assert.Equal(prompts[i].Length + 9, continued.Usage.CachedTokens);
+            Assert.Equal(fresh.Tokens, continued.Tokens);
+        }
+    }
 }
