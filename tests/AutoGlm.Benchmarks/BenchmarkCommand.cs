@@ -10,7 +10,7 @@ internal static class BenchmarkCommand
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick]");
+            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--no-spinning] [--turns N] [--only decode,multiturn]");
             return args.Length == 0 ? 2 : 0;
         }
 
@@ -24,6 +24,9 @@ internal static class BenchmarkCommand
         var model = FindDefaultModel();
         var threads = Environment.ProcessorCount;
         var quick = false;
+        var spinning = true;
+        var turns = 10;
+        var sections = new HashSet<string> { "decode", "multiturn" };
         for (var i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -32,13 +35,16 @@ internal static class BenchmarkCommand
                 case "--model": model = args[++i]; break;
                 case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--quick": quick = true; break;
+                case "--no-spinning": spinning = false; break;
+                case "--turns": turns = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--only": sections = [.. args[++i].Split(',')]; break;
                 default:
                     Console.Error.WriteLine($"unknown option {args[i]}");
                     return 2;
             }
         }
 
-        var bench = new EngineBenchmark(model, threads, quick);
+        var bench = new EngineBenchmark(model, threads, quick, spinning);
         var result = new JsonObject
         {
             ["machine"] = new JsonObject
@@ -46,11 +52,20 @@ internal static class BenchmarkCommand
                 ["cores"] = Environment.ProcessorCount,
                 ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
                 ["intra_op_threads"] = threads,
+                ["intra_op_spinning"] = spinning,
                 ["model"] = Path.GetFileName(model.TrimEnd('/')),
             },
-            ["decode"] = await bench.DecodeAsync(),
-            ["multiturn"] = await bench.MultiTurnAsync(),
         };
+        if (sections.Contains("decode"))
+        {
+            result["decode"] = await bench.DecodeAsync();
+        }
+
+        if (sections.Contains("multiturn"))
+        {
+            result["multiturn"] = await bench.MultiTurnAsync(turns);
+        }
+
         var text = result.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         Console.WriteLine(text);
         if (json is not null)

@@ -13,7 +13,7 @@ namespace AutoGlm.Orleans.Benchmarks;
 /// Decode throughput of ONNX Runtime alone (raw) vs the same work through the engine's scheduler, and
 /// time to first token per turn of a long conversation with and without prefix reuse.
 /// </summary>
-internal sealed class EngineBenchmark(string modelPath, int threads, bool quick)
+internal sealed class EngineBenchmark(string modelPath, int threads, bool quick, bool spinning)
 {
     private const int Context = 512;
     private readonly int[] _batches = [1, 8, 32];
@@ -44,7 +44,7 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick)
     private double RawDecode(int batch)
     {
         var manifest = ModelFolder.Load(modelPath);
-        using var runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads);
+        using var runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads, spinning);
         var random = new Random(1);
         var past = new OrtValue[runner.KvTensorCount];
         for (var i = 0; i < past.Length; i++)
@@ -107,6 +107,7 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick)
         {
             ModelPath = modelPath,
             IntraOpThreads = threads,
+            IntraOpSpinning = spinning,
             MaxBatchSize = Math.Max(batch, 1),
             MaxTokensPerStep = Math.Max(Context, batch),
         });
@@ -148,10 +149,9 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick)
     }
 
     /// <summary>One 10-turn conversation; each turn's TTFT with the handle's cache vs re-prefilling the history.</summary>
-    public async Task<JsonObject> MultiTurnAsync()
+    public async Task<JsonObject> MultiTurnAsync(int turns = 10)
     {
-        const int turns = 10;
-        using var engine = InferenceEngine.Create(new EngineOptions { ModelPath = modelPath, IntraOpThreads = threads, MaxTokensPerStep = 2048 });
+        using var engine = InferenceEngine.Create(new EngineOptions { ModelPath = modelPath, IntraOpThreads = threads, IntraOpSpinning = spinning, MaxTokensPerStep = 2048 });
         var handle = engine.GetOrCreateHandle("conversation");
         var history = new List<int>();
         var reuse = new JsonArray();

@@ -36,6 +36,32 @@ public sealed record ModelManifest
     /// <summary>Bytes one cached token costs across all layers: layers × (key + value) × kv heads × head dim × element.</summary>
     public long KvBytesPerToken => (long)NumLayers * 2 * NumKeyValueHeads * HeadDim * ElementSize;
 
+    /// <summary>The decoder graph's inputs in feed order: ids, mask, positions, then each layer's past key and value.</summary>
+    public string[] GraphInputNames()
+    {
+        var names = new List<string> { Inputs.InputIds, Inputs.AttentionMask, Inputs.PositionIds };
+        for (var layer = 0; layer < NumLayers; layer++)
+        {
+            names.Add(Inputs.PastKeyOf(layer));
+            names.Add(Inputs.PastValueOf(layer));
+        }
+
+        return [.. names];
+    }
+
+    /// <summary>The decoder graph's outputs in fetch order: logits, then each layer's present key and value.</summary>
+    public string[] GraphOutputNames()
+    {
+        var names = new List<string> { Outputs.Logits };
+        for (var layer = 0; layer < NumLayers; layer++)
+        {
+            names.Add(Outputs.PresentKeyOf(layer));
+            names.Add(Outputs.PresentValueOf(layer));
+        }
+
+        return [.. names];
+    }
+
     public int ElementSize => Dtype switch
     {
         "float32" => 4,

@@ -33,18 +33,8 @@ public sealed class ModelRunner : IDisposable
         }
 
         _session = new InferenceSession(Path.Combine(modelDirectory, manifest.OnnxFile), options);
-        var inputs = new List<string> { manifest.Inputs.InputIds, manifest.Inputs.AttentionMask, manifest.Inputs.PositionIds };
-        var outputs = new List<string> { manifest.Outputs.Logits };
-        for (var layer = 0; layer < manifest.NumLayers; layer++)
-        {
-            inputs.Add(manifest.Inputs.PastKeyOf(layer));
-            inputs.Add(manifest.Inputs.PastValueOf(layer));
-            outputs.Add(manifest.Outputs.PresentKeyOf(layer));
-            outputs.Add(manifest.Outputs.PresentValueOf(layer));
-        }
-
-        _inputNames = [.. inputs];
-        _outputNames = [.. outputs];
+        _inputNames = manifest.GraphInputNames();
+        _outputNames = manifest.GraphOutputNames();
         _inputs = new OrtValue[_inputNames.Length];
         Device = device;
         KvTensorCount = 2 * manifest.NumLayers;

@@ -149,8 +149,10 @@ internal sealed class StepScheduler : IDisposable
             }
         }
 
-        foreach (var row in _batch.Rows.ToArray())
+        var rows = _batch.Rows;
+        for (var i = rows.Count - 1; i >= 0; i--)
         {
+            var row = rows[i];
             if (row.Cancellation.IsCancellationRequested)
             {
                 _batch.Leave(row);

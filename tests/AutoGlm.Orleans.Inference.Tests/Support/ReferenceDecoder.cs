@@ -20,18 +20,8 @@ internal sealed class ReferenceDecoder : IDisposable
     {
         _session = session;
         _manifest = manifest;
-        var inputs = new List<string> { manifest.Inputs.InputIds, manifest.Inputs.AttentionMask, manifest.Inputs.PositionIds };
-        var outputs = new List<string> { manifest.Outputs.Logits };
-        for (var layer = 0; layer < manifest.NumLayers; layer++)
-        {
-            inputs.Add(manifest.Inputs.PastKeyOf(layer));
-            inputs.Add(manifest.Inputs.PastValueOf(layer));
-            outputs.Add(manifest.Outputs.PresentKeyOf(layer));
-            outputs.Add(manifest.Outputs.PresentValueOf(layer));
-        }
-
-        _inputNames = [.. inputs];
-        _outputNames = [.. outputs];
+        _inputNames = manifest.GraphInputNames();
+        _outputNames = manifest.GraphOutputNames();
         var emptyShape = new long[] { 1, manifest.NumKeyValueHeads, 0, manifest.HeadDim };
         _past = new OrtValue[2 * manifest.NumLayers];
         for (var i = 0; i < _past.Length; i++)
