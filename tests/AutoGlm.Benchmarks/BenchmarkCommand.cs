@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 
 namespace AutoGlm.Orleans.Benchmarks;
 
-/// <summary>`engine [--json FILE] [--model DIR] [--threads N] [--quick]`: the engine benchmark in one run.</summary>
+/// <summary>`engine ...`: the engine benchmark in one run; `multiturn ...`: the multi-turn comparison of systems.</summary>
 internal static class BenchmarkCommand
 {
     public static async Task<int> RunAsync(string[] args)
@@ -11,12 +11,19 @@ internal static class BenchmarkCommand
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
             Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--no-spinning] [--turns N] [--only decode,multiturn]");
+            Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             return args.Length == 0 ? 2 : 0;
+        }
+
+        if (args[0] == "multiturn")
+        {
+            var defaultModel = args.Contains("--model") ? "" : FindDefaultModel();
+            return await MultiTurn.MultiTurnCommand.RunAsync(args, defaultModel, FindRepositoryRoot());
         }
 
         if (args[0] != "engine")
         {
-            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine)");
+            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn)");
             return 2;
         }
 
@@ -74,6 +81,20 @@ internal static class BenchmarkCommand
         }
 
         return 0;
+    }
+
+    /// <summary>The checkout the benchmark runs from (where the solution is): the ortgenai child is built there.</summary>
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "AutoGlm.Orleans.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return Directory.GetCurrentDirectory();
     }
 
     private static string FindDefaultModel()

@@ -1,0 +1,20 @@
+namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
+
+/// <summary>Where the model and the child programs are, and how many cores each system may use.</summary>
+public sealed record BenchmarkSettings
+{
+    public required string ModelPath { get; init; }
+
+    public required int ContextLength { get; init; }
+
+    public required string RepositoryRoot { get; init; }
+
+    /// <summary>Intra-op threads of an engine (ours and ONNX Runtime GenAI's alike): all cores by default.</summary>
+    public int IntraOpThreads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Workers of the stateless service; they split <see cref="IntraOpThreads"/> between them.</summary>
+    public int StatelessWorkers { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>The ortgenai child's assembly, when not the one built next to the sources.</summary>
+    public string? OrtGenAiAssembly { get; init; }
+}

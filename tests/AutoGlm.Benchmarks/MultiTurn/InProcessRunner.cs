@@ -1,0 +1,31 @@
+namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
+
+/// <summary>
+/// A system that lives in this process. A fresh instance serves each concurrency, so no run starts with the
+/// caches of the one before it (the factory gets the concurrency it will serve); each is warmed up by one short unmeasured turn.
+/// </summary>
+public sealed class InProcessRunner(string name, Func<int, IChatSystem> create, IReadOnlyList<string> notes) : ISystemRunner
+{
+    public string Name => name;
+
+    public IReadOnlyList<string> Notes => notes;
+
+    public async Task<IReadOnlyList<RunResult>> RunAsync(Workload workload, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        var runs = new List<RunResult>();
+        foreach (var concurrency in workload.Options.Concurrencies)
+        {
+            var system = create(concurrency);
+            await using (system.ConfigureAwait(false))
+            {
+                await MultiTurnDriver.WarmUpAsync(system, workload.Conversations[0], cancellationToken).ConfigureAwait(false);
+                using var progress = new ProgressDisplay($"{name} c={concurrency}", workload.TotalTurns);
+                runs.Add(await MultiTurnDriver.RunAsync(system, workload.Conversations, concurrency, progress, cancellationToken)
+                    .ConfigureAwait(false));
+            }
+        }
+
+        return runs;
+    }
+}
