@@ -78,6 +78,11 @@ public sealed record ReplyChunk
     [Id(4)] public bool Replayed { get; init; }
     /// <summary>The silo that generated the reply (set on the final chunk).</summary>
     [Id(5)] public string? Silo { get; init; }
+    /// <summary>
+    /// Set by the client library when a reply was interrupted (its silo died) and the turn was retried: the text
+    /// streamed so far is void, the reply starts again with this chunk.
+    /// </summary>
+    [Id(6)] public bool Restarted { get; init; }
 
     public bool IsFinal => FinishReason is not null;
 }
