@@ -59,7 +59,8 @@ public sealed class KvAwarePlacementDirector(IGrainFactory grainFactory, ILogger
             _recent.RemoveAll(r => now - r.Tick > RecentWindow.TotalMilliseconds);
             var chosen = answered
                 .Select(p => (p.Silo, p.Probe, Recent: _recent.Count(r => r.Silo.Equals(p.Silo))))
-                .OrderByDescending(p => p.Probe.KvFreeBytes / bucket)
+                // Most free KV = least KV taken, in whole buckets so a few small conversations do not outweigh the count.
+                .OrderBy(p => (p.Probe.KvBudgetBytes - p.Probe.KvFreeBytes) / bucket)
                 .ThenBy(p => p.Probe.Conversations + p.Recent)
                 .ThenBy(p => p.Probe.Running)
                 .ThenBy(_ => Random.Shared.Next())

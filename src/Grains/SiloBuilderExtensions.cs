@@ -18,6 +18,7 @@ public static class SiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(engineOptions);
         builder.Services.TryAddSingleton(sp => InferenceEngine.Create(engineOptions(sp), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         builder.Services.TryAddSingleton<LocalConversations>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, EngineWarmup>();
         builder.AddPlacementDirector<KvAwarePlacement, KvAwarePlacementDirector>();
         builder.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         return builder;
