@@ -95,7 +95,7 @@ public sealed class AutoGlmChatClient(ConversationClient conversations) : IChatC
         TopP = options.TopP,
         Seed = options.Seed is { } seed ? unchecked((ulong)seed) : null,
         MaxNewTokens = options.MaxOutputTokens,
-        StopSequences = options.StopSequences is { Count: > 0 } stops ? [.. stops] : null,
+        StopSequences = options.StopSequences is { Count: > 0 } stops ? stops.ToArray() : null,
     };
 
     private static ChatFinishReason ToFinishReason(ReplyFinishReason reason) => reason switch

@@ -13,6 +13,9 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
 {
     private readonly ILogger _logger = logger ?? (ILogger)NullLogger.Instance;
 
+    /// <summary>How long to wait before the one retry of an interrupted turn (the cluster must notice the dead silo).</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(3);
+
     public IConversationGrain Get(string conversationId)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(conversationId);
@@ -88,6 +91,8 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
             {
                 yield break;
             }
+
+            await Task.Delay(RetryDelay, cancellationToken);
         }
     }
 
@@ -103,6 +108,7 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
         catch (Exception ex) when (IsInterruption(ex) && !cancellationToken.IsCancellationRequested)
         {
             _logger.LogWarning(ex, "Turn {RequestId} of conversation {Conversation} was interrupted; retrying once", requestId, conversationId);
+            await Task.Delay(RetryDelay, cancellationToken);
             return await Get(conversationId).Send(requestId, message, options, cancellationToken);
         }
     }

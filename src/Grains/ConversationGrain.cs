@@ -183,7 +183,7 @@ public sealed class ConversationGrain : Grain, IConversationGrain
         var messages = new List<ConversationMessage>(State.Messages.Count + 1);
         if (State.SystemPrompt is { } system)
         {
-            messages.Add(new ConversationMessage { Role = MessageRole.System, Content = system, TokenIds = [.. State.SystemTokenIds] });
+            messages.Add(new ConversationMessage { Role = MessageRole.System, Content = system, TokenIds = State.SystemTokenIds.ToArray() });
         }
 
         messages.AddRange(State.Messages);
@@ -343,7 +343,7 @@ public sealed class ConversationGrain : Grain, IConversationGrain
         {
             RequestId = turn.RequestId,
             Text = turn.Text.ToString(),
-            TokenIds = [.. turn.ReplyIds],
+            TokenIds = turn.ReplyIds.ToArray(),
             FinishReason = reason,
             Usage = usage,
             Silo = SiloName,
