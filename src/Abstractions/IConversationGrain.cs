@@ -1,0 +1,73 @@
+using Orleans.Concurrency;
+
+namespace AutoGlm.Orleans.Abstractions;
+
+/// <summary>
+/// A conversation (key: the conversation id): the server keeps the whole history and its KV cache; a client
+/// sends only the new message. Every call that changes the conversation takes a client-chosen request id: a
+/// retried id returns what the first one did and never applies twice. One turn runs at a time: a send while
+/// another is generating fails with <see cref="ConversationBusyException"/>.
+/// </summary>
+[Alias("autoglm.conversation.v1")]
+public interface IConversationGrain : IGrainWithStringKey
+{
+    /// <summary>Sends a user message and streams the reply; the turn is stored when the reply completes.</summary>
+    /// <exception cref="InvalidConversationRequestException">Empty message, beyond the context window, bad options.</exception>
+    /// <exception cref="ConversationBusyException">Another turn is running.</exception>
+    [Alias("send-streaming")]
+    IAsyncEnumerable<ReplyChunk> SendStreaming(string requestId, string message, GenerationOptions? options = null,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a user message and returns the whole reply once stored.</summary>
+    [Alias("send")]
+    Task<ConversationReply> Send(string requestId, string message, GenerationOptions? options = null,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>The stored messages, system prompt first.</summary>
+    [Alias("history")]
+    [AlwaysInterleave]
+    Task<IReadOnlyList<ConversationMessage>> GetHistory();
+
+    [Alias("status")]
+    [AlwaysInterleave]
+    Task<ConversationStatus> GetStatus();
+
+    /// <summary>Sets (or clears, with null) the system prompt; the history stays and the KV is rebuilt next turn.</summary>
+    [Alias("set-system-prompt")]
+    Task SetSystemPrompt(string requestId, string? systemPrompt);
+
+    /// <summary>Sets the options every turn starts from.</summary>
+    [Alias("set-default-options")]
+    Task SetDefaultOptions(string requestId, GenerationOptions? options);
+
+    /// <summary>Forgets the messages; keeps the system prompt and default options.</summary>
+    [Alias("reset")]
+    Task Reset(string requestId);
+
+    /// <summary>Deletes the conversation: stored state, KV cache and activation.</summary>
+    [Alias("delete")]
+    Task Delete(string requestId);
+}
+
+/// <summary>
+/// The Orleans face of one silo's inference engine (key: the silo address, parsable form). Exactly one per silo,
+/// pinned there; conversations on the silo hand it their turns.
+/// </summary>
+[Alias("autoglm.batching.v1")]
+public interface IBatchingGrain : IGrainWithStringKey
+{
+    /// <summary>Queues a generation on this silo's engine and streams its tokens.</summary>
+    [Alias("generate")]
+    IAsyncEnumerable<ReplyChunk> Generate(BatchWork work, CancellationToken cancellationToken = default);
+
+    [Alias("stats")]
+    Task<BatcherStats> GetStats();
+
+    /// <summary>Load and, for <paramref name="sequenceId"/>, how many of its tokens this silo's KV pool still holds.</summary>
+    [Alias("probe")]
+    Task<PlacementProbe> Probe(string sequenceId);
+
+    /// <summary>Releases a sequence's KV (a deleted conversation).</summary>
+    [Alias("release")]
+    Task Release(string sequenceId);
+}

@@ -1,0 +1,15 @@
+namespace AutoGlm.Orleans.Client;
+
+/// <summary>How a client reaches the cluster: a localhost silo's gateway, or the silos Redis lists.</summary>
+public sealed class AutoGlmClientOptions
+{
+    /// <summary>Redis connection string (the silos' <c>Redis:ConnectionString</c>); localhost clustering when null.</summary>
+    public string? RedisConnectionString { get; set; }
+
+    /// <summary>The localhost silo's gateway port (localhost clustering only).</summary>
+    public int GatewayPort { get; set; } = 30000;
+
+    public string ClusterId { get; set; } = "autoglm";
+
+    public string ServiceId { get; set; } = "autoglm";
+}

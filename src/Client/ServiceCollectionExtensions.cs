@@ -1,0 +1,53 @@
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+
+namespace AutoGlm.Orleans.Client;
+
+/// <summary>DI registration of the AutoGlm client.</summary>
+public static class ServiceCollectionExtensions
+{
+    /// <summary>Connects an Orleans client (localhost or Redis) and registers <see cref="ConversationClient"/> and <see cref="IChatClient"/>.</summary>
+    public static IHostApplicationBuilder AddAutoGlmClient(this IHostApplicationBuilder builder, Action<AutoGlmClientOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = new AutoGlmClientOptions();
+        configure?.Invoke(options);
+        builder.UseOrleansClient(client => client.UseAutoGlmCluster(options));
+        builder.Services.AddAutoGlmConversations();
+        return builder;
+    }
+
+    /// <summary>Points an Orleans client at the cluster.</summary>
+    public static IClientBuilder UseAutoGlmCluster(this IClientBuilder client, AutoGlmClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.RedisConnectionString))
+        {
+            client.UseLocalhostClustering(options.GatewayPort, options.ServiceId, options.ClusterId);
+        }
+        else
+        {
+            client.Configure<global::Orleans.Configuration.ClusterOptions>(o =>
+            {
+                o.ClusterId = options.ClusterId;
+                o.ServiceId = options.ServiceId;
+            });
+            client.UseRedisClustering(options.RedisConnectionString);
+        }
+
+        return client;
+    }
+
+    /// <summary>Registers <see cref="ConversationClient"/> and <see cref="IChatClient"/> over an already registered Orleans client.</summary>
+    public static IServiceCollection AddAutoGlmConversations(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton<ConversationClient>();
+        services.TryAddSingleton<AutoGlmChatClient>();
+        services.TryAddSingleton<IChatClient>(sp => sp.GetRequiredService<AutoGlmChatClient>());
+        return services;
+    }
+}

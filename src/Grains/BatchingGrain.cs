@@ -1,0 +1,147 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using AutoGlm.Orleans.Abstractions;
+using AutoGlm.Orleans.Inference.Engine;
+using Orleans.Concurrency;
+using Orleans.Placement;
+
+namespace AutoGlm.Orleans.Grains;
+
+/// <summary>
+/// The Orleans face of this silo's <see cref="InferenceEngine"/>: one per silo (keyed by the silo's address and
+/// pinned there), never moved, never collected, reentrant so every conversation's stream runs at once. The
+/// engine batches on its own thread; this grain only awaits its channels, so the scheduler never blocks.
+/// </summary>
+[SiloPinnedPlacement]
+[Immovable]
+[KeepAlive]
+[Reentrant]
+public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails localSilo, LocalConversations conversations)
+    : Grain, IBatchingGrain
+{
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = this.GetPrimaryKeyString();
+        if (!string.Equals(key, localSilo.SiloAddress.ToParsableString(), StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"batching grain '{key}' activated on silo {localSilo.SiloAddress}");
+        }
+
+        return base.OnActivateAsync(cancellationToken);
+    }
+
+    public async IAsyncEnumerable<ReplyChunk> Generate(BatchWork work, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var reader = Submit(work, cancel.Token);
+        try
+        {
+            while (await reader.WaitToReadAsync(CancellationToken.None))
+            {
+                // Hand over every chunk already produced in one element: fewer round trips under load.
+                List<int>? ids = null;
+                var text = new System.Text.StringBuilder();
+                GenerationChunk? final = null;
+                while (final is null && reader.TryRead(out var chunk))
+                {
+                    if (chunk.TokenId is { } id)
+                    {
+                        (ids ??= []).Add(id);
+                    }
+
+                    text.Append(chunk.Text);
+                    if (chunk.IsFinal)
+                    {
+                        final = chunk;
+                    }
+                }
+
+                yield return new ReplyChunk
+                {
+                    Text = text.ToString(),
+                    TokenIds = ids,
+                    FinishReason = final?.FinishReason?.ToWire(),
+                    Usage = final?.Usage?.ToWire(),
+                };
+                if (final is not null)
+                {
+                    yield break;
+                }
+            }
+        }
+        finally
+        {
+            // The consumer left early (its caller died or gave up): stop generating; the handle keeps its KV.
+            cancel.Cancel();
+        }
+    }
+
+    private ChannelReader<GenerationChunk> Submit(BatchWork work, CancellationToken cancellationToken)
+    {
+        var handle = engine.GetOrCreateHandle(work.SequenceId);
+        var request = new GenerationRequest(handle, work.PromptTokenIds, work.Options.ToSampling(defaultMaxNewTokens: 256));
+        try
+        {
+            return engine.Submit(request, cancellationToken);
+        }
+        catch (InvalidGenerationRequestException ex)
+        {
+            throw new InvalidConversationRequestException(ex.Message);
+        }
+        catch (HandleBusyException ex)
+        {
+            throw new ConversationBusyException(ex.Message);
+        }
+        catch (EngineOverloadedException ex)
+        {
+            throw new ServerOverloadedException(ex.Message);
+        }
+    }
+
+    public Task<BatcherStats> GetStats()
+    {
+        var stats = engine.GetStats();
+        return Task.FromResult(new BatcherStats
+        {
+            Silo = localSilo.SiloAddress.ToString(),
+            Waiting = stats.Waiting,
+            Running = stats.Running,
+            MaxBatchSize = engine.Options.MaxBatchSize,
+            KvUsedBytes = stats.Kv.UsedBytes,
+            KvReservedBytes = stats.Kv.ReservedBytes,
+            KvBudgetBytes = stats.Kv.BudgetBytes,
+            Sequences = stats.Kv.Sequences,
+            Evictions = stats.Kv.Evictions,
+            Steps = stats.Steps,
+            Model = engine.Manifest.Name,
+            ContextLength = engine.Manifest.ContextLength,
+            Conversations = conversations.Count,
+        });
+    }
+
+    public Task<PlacementProbe> Probe(string sequenceId)
+    {
+        var kv = engine.Pool.Snapshot();
+        var held = engine.Pool.TryGet(sequenceId, out var handle) && handle is not null ? handle.CachedTokenCount : 0;
+        return Task.FromResult(new PlacementProbe
+        {
+            KvFreeBytes = Math.Max(0, kv.BudgetBytes - kv.UsedBytes - kv.ReservedBytes),
+            KvBudgetBytes = kv.BudgetBytes,
+            Sequences = kv.Sequences,
+            Running = engine.GetStats().Running,
+            HeldTokens = held,
+            Conversations = conversations.Count,
+        });
+    }
+
+    public Task Release(string sequenceId)
+    {
+        if (engine.Pool.TryGet(sequenceId, out var handle) && handle is not null)
+        {
+            handle.Dispose();
+        }
+
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,60 @@
+using AutoGlm.Orleans.Inference.Runtime;
+
+namespace AutoGlm.Orleans.Silo;
+
+/// <summary>
+/// Configuration of a silo process. Keys (appsettings, environment with "__" for ":", or the command line):
+/// <list type="bullet">
+/// <item><c>Redis:ConnectionString</c> (env <c>AUTOGLM_REDIS</c>, switch <c>--redis</c>): Redis clustering and grain storage; unset = one localhost silo with in-memory storage.</item>
+/// <item><c>Orleans:SiloPort</c> (<c>--silo-port</c>, 11111), <c>Orleans:GatewayPort</c> (<c>--gateway-port</c>, 30000), <c>Orleans:ClusterId</c>, <c>Orleans:ServiceId</c>, <c>Orleans:AdvertisedIP</c>.</item>
+/// <item><c>Http:Port</c> (<c>--http-port</c>): the HTTP port of /healthz (ASP.NET Core's default when unset).</item>
+/// <item><c>Model:Path</c> (<c>--model</c>): the model folder; the default model beside the silo when unset.</item>
+/// <item><c>Engine:*</c>: <see cref="EngineSection"/>.</item>
+/// </list>
+/// </summary>
+public static class SiloConfiguration
+{
+    public const string RedisKey = "Redis:ConnectionString";
+    public const string RedisEnvironmentVariable = "AUTOGLM_REDIS";
+
+    public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
+    {
+        ["--redis"] = RedisKey,
+        ["--silo-port"] = "Orleans:SiloPort",
+        ["--gateway-port"] = "Orleans:GatewayPort",
+        ["--cluster-id"] = "Orleans:ClusterId",
+        ["--http-port"] = "Http:Port",
+        ["--model"] = "Model:Path",
+    };
+
+    public static string? RedisConnectionString(IConfiguration configuration)
+    {
+        var value = configuration[RedisKey];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            value = Environment.GetEnvironmentVariable(RedisEnvironmentVariable);
+        }
+
+        return string.IsNullOrWhiteSpace(value) ? null : value;
+    }
+}
+
+/// <summary>Configuration section "Engine": the silo's inference engine.</summary>
+public sealed class EngineSection
+{
+    public const string Section = "Engine";
+
+    public ExecutionDevice Device { get; set; } = ExecutionDevice.Cpu;
+
+    public int IntraOpThreads { get; set; }
+
+    public int MaxBatchSize { get; set; } = 32;
+
+    public int MaxTokensPerStep { get; set; } = 256;
+
+    public int MaxQueueLength { get; set; } = 256;
+
+    public long KvBudgetBytes { get; set; }
+
+    public double KvBudgetFraction { get; set; } = 0.25;
+}
