@@ -30,6 +30,11 @@ public sealed record GenerationOptions
     [Id(4)] public ulong? Seed { get; init; }
     [Id(5)] public int? MaxNewTokens { get; init; }
     [Id(6)] public IReadOnlyList<string>? StopSequences { get; init; }
+    /// <summary>
+    /// Keep generating past the model's end-of-turn token, up to max new tokens (vLLM's ignore_eos): for
+    /// benchmarks that need replies of an exact length.
+    /// </summary>
+    [Id(7)] public bool? IgnoreEndOfTurn { get; init; }
 
     /// <summary>This options' fields where set, <paramref name="fallback"/>'s otherwise.</summary>
     public GenerationOptions Over(GenerationOptions? fallback) => fallback is null ? this : new GenerationOptions
@@ -41,6 +46,7 @@ public sealed record GenerationOptions
         Seed = Seed ?? fallback.Seed,
         MaxNewTokens = MaxNewTokens ?? fallback.MaxNewTokens,
         StopSequences = StopSequences ?? fallback.StopSequences,
+        IgnoreEndOfTurn = IgnoreEndOfTurn ?? fallback.IgnoreEndOfTurn,
     };
 }
 

@@ -80,7 +80,10 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
     private ChannelReader<GenerationChunk> Submit(BatchWork work, CancellationToken cancellationToken)
     {
         var handle = engine.GetOrCreateHandle(work.SequenceId);
-        var request = new GenerationRequest(handle, work.PromptTokenIds, work.Options.ToSampling(defaultMaxNewTokens: 256));
+        var request = new GenerationRequest(handle, work.PromptTokenIds, work.Options.ToSampling(defaultMaxNewTokens: 256))
+        {
+            StopTokenIds = work.Options.IgnoreEndOfTurn == true ? [] : null,
+        };
         try
         {
             return engine.Submit(request, cancellationToken);

@@ -4,7 +4,7 @@ namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
 /// A system that lives in this process. A fresh instance serves each concurrency, so no run starts with the
 /// caches of the one before it (the factory gets the concurrency it will serve); each is warmed up by one short unmeasured turn.
 /// </summary>
-public sealed class InProcessRunner(string name, Func<int, IChatSystem> create, IReadOnlyList<string> notes) : ISystemRunner
+public sealed class InProcessRunner(string name, Func<int, CancellationToken, Task<IChatSystem>> create, IReadOnlyList<string> notes) : ISystemRunner
 {
     public string Name => name;
 
@@ -16,7 +16,7 @@ public sealed class InProcessRunner(string name, Func<int, IChatSystem> create, 
         var runs = new List<RunResult>();
         foreach (var concurrency in workload.Options.Concurrencies)
         {
-            var system = create(concurrency);
+            var system = await create(concurrency, cancellationToken).ConfigureAwait(false);
             await using (system.ConfigureAwait(false))
             {
                 await MultiTurnDriver.WarmUpAsync(system, workload.Conversations[0], cancellationToken).ConfigureAwait(false);

@@ -1,10 +1,9 @@
 namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
 
 /// <summary>
-/// The systems the issue compares, by the names the result file uses. The cluster systems land with the cluster:
-/// their adapter is an <see cref="IChatSystem"/> over the conversation grain (one silo, or a 1- or 2-silo
-/// in-process cluster whose engines use one intra-op thread), registered in <see cref="Create"/> through an
-/// <see cref="InProcessRunner"/>. Until then they are reported as missing rather than skipped silently.
+/// The systems the issue compares, by the names the result file uses. The cluster systems are real silos in this
+/// process (<see cref="ClusterSystem"/>): one silo with all cores, or one or two silos whose engines use one
+/// intra-op thread each.
 /// </summary>
 public static class SystemCatalog
 {
@@ -34,7 +33,7 @@ public static class SystemCatalog
                     + "a FIFO queue in front; the whole history prefilled into a fresh handle every turn, released after",
                 ];
                 return (new InProcessRunner(name,
-                    c => new StatelessSystem(settings.ModelPath, settings.ContextLength, Workers(c), Threads(c)), notes), null);
+                    (c, _) => Task.FromResult<IChatSystem>(new StatelessSystem(settings.ModelPath, settings.ContextLength, Workers(c), Threads(c))), notes), null);
             }
 
             case OrtGenAi:
@@ -46,7 +45,21 @@ public static class SystemCatalog
             }
 
             case Cluster or Cluster1Silo1Thread or Cluster2Silos1Thread:
-                return (null, "the cluster is not in this build yet: add an IChatSystem adapter over the conversation grain in SystemCatalog");
+            {
+                var (silos, threads) = name switch
+                {
+                    Cluster1Silo1Thread => (1, 1),
+                    Cluster2Silos1Thread => (2, 1),
+                    _ => (1, settings.IntraOpThreads),
+                };
+                IReadOnlyList<string> notes =
+                [
+                    $"{silos} silo(s) in this process on loopback (localhost clustering, in-memory storage), each engine with {threads} intra-op thread(s); "
+                    + "an Orleans client through the client library; replies forced to the drawn length (IgnoreEndOfTurn)",
+                ];
+                return (new InProcessRunner(name,
+                    async (_, ct) => await ClusterSystem.StartAsync(settings.ModelPath, silos, threads, ct).ConfigureAwait(false), notes), null);
+            }
 
             default:
                 throw new ArgumentException($"unknown system '{name}' (known: {string.Join(", ", All)})", nameof(name));

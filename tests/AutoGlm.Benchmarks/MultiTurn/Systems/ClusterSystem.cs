@@ -1,0 +1,108 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using AutoGlm.Orleans.Abstractions;
+using AutoGlm.Orleans.Client;
+using AutoGlm.Orleans.Grains;
+using AutoGlm.Orleans.Inference.Engine;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
+
+/// <summary>
+/// This system as users run it: real Orleans silos (localhost clustering, in-memory conversation storage, each
+/// with its own engine) and a real Orleans client calling the conversation grains through the client library.
+/// The silos live in this process on loopback ports; every call still crosses the client-gateway connection.
+/// </summary>
+public sealed class ClusterSystem : IChatSystem
+{
+    private readonly List<IHost> _silos = [];
+    private readonly IHost _client;
+    private readonly ConversationClient _conversations;
+
+    private ClusterSystem(List<IHost> silos, IHost client)
+    {
+        _silos = silos;
+        _client = client;
+        _conversations = new ConversationClient(client.Services.GetRequiredService<IGrainFactory>());
+    }
+
+    public static async Task<ClusterSystem> StartAsync(string modelPath, int silos, int intraOpThreads, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(silos);
+        var siloPorts = Enumerable.Range(0, silos).Select(_ => FreePort()).ToArray();
+        var gatewayPorts = Enumerable.Range(0, silos).Select(_ => FreePort()).ToArray();
+        var primary = new IPEndPoint(IPAddress.Loopback, siloPorts[0]);
+        var clusterId = "bench-" + Guid.NewGuid().ToString("N")[..8];
+        var hosts = new List<IHost>();
+        for (var i = 0; i < silos; i++)
+        {
+            var siloPort = siloPorts[i];
+            var gatewayPort = gatewayPorts[i];
+            var host = Host.CreateDefaultBuilder()
+                .ConfigureLogging(l => l.SetMinimumLevel(LogLevel.Warning))
+                .UseOrleans(silo =>
+                {
+                    silo.UseLocalhostClustering(siloPort, gatewayPort, primary, serviceId: clusterId, clusterId: clusterId);
+                    silo.AddMemoryGrainStorage(ConversationGrain.StorageName);
+                    silo.AddAutoGlmGrains(_ => new EngineOptions
+                    {
+                        ModelPath = modelPath,
+                        IntraOpThreads = intraOpThreads,
+                        MaxBatchSize = 32,
+                        MaxTokensPerStep = 512,
+                    });
+                })
+                .Build();
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            hosts.Add(host);
+        }
+
+        var client = Host.CreateDefaultBuilder()
+            .ConfigureLogging(l => l.SetMinimumLevel(LogLevel.Warning))
+            .UseOrleansClient(c => c.UseLocalhostClustering(gatewayPorts, serviceId: clusterId, clusterId: clusterId))
+            .Build();
+        await client.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new ClusterSystem(hosts, client);
+    }
+
+    public async IAsyncEnumerable<TurnChunk> SendAsync(string conversationId, ChatTurn turn,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(turn);
+        var options = new GenerationOptions { Temperature = 0f, MaxNewTokens = turn.ReplyTokens, IgnoreEndOfTurn = true };
+        await foreach (var chunk in _conversations.SendStreamingAsync(conversationId, turn.UserText, options, cancellationToken: cancellationToken)
+            .ConfigureAwait(false))
+        {
+            var tokens = chunk.TokenIds?.Count ?? 0;
+            if (chunk.Usage is { } usage)
+            {
+                yield return new TurnChunk(tokens, new TurnUsage(usage.PromptTokens, usage.CachedTokens, usage.CompletionTokens));
+            }
+            else if (tokens > 0)
+            {
+                yield return new TurnChunk(tokens);
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _client.StopAsync().ConfigureAwait(false);
+        _client.Dispose();
+        foreach (var silo in Enumerable.Reverse(_silos))
+        {
+            await silo.StopAsync().ConfigureAwait(false);
+            silo.Dispose();
+        }
+    }
+}
