@@ -155,6 +155,8 @@ public sealed record ConversationStatus
     [Id(7)] public string? SystemPrompt { get; init; }
     [Id(8)] public GenerationOptions? DefaultOptions { get; init; }
     [Id(9)] public int ContextLength { get; init; }
+    /// <summary>False for a conversation never created (or deleted): no message, no system prompt, no applied request.</summary>
+    [Id(10)] public bool Exists { get; init; }
 }
 
 /// <summary>A silo's batcher: queue, batch and KV pool.</summary>

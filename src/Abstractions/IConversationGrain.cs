@@ -44,6 +44,15 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("reset")]
     Task Reset(string requestId);
 
+    /// <summary>
+    /// Seeds an empty conversation with an existing history (a client that kept it, e.g. the OpenAI API): a system
+    /// message becomes the system prompt, the others are stored as if their turns had run (token ids from the chat
+    /// template). Only <see cref="ConversationMessage.Role"/> and <see cref="ConversationMessage.Content"/> are read.
+    /// </summary>
+    /// <exception cref="InvalidConversationRequestException">The conversation has messages already, or the history is invalid.</exception>
+    [Alias("import-history")]
+    Task ImportHistory(string requestId, IReadOnlyList<ConversationMessage> messages);
+
     /// <summary>Deletes the conversation: stored state, KV cache and activation.</summary>
     [Alias("delete")]
     Task Delete(string requestId);

@@ -205,6 +205,7 @@ public sealed class ConversationGrain : Grain, IConversationGrain
             SystemPrompt = State.SystemPrompt,
             DefaultOptions = State.DefaultOptions,
             ContextLength = _engine.Manifest.ContextLength,
+            Exists = State.Messages.Count > 0 || State.SystemPrompt is not null || State.Applied.Count > 0,
         });
     }
 
@@ -251,6 +252,70 @@ public sealed class ConversationGrain : Grain, IConversationGrain
         await ChangeAsync(requestId, "reset", s =>
         {
             s.Messages = [];
+            s.HistoryKvTokens = 0;
+        });
+    }
+
+    public async Task ImportHistory(string requestId, IReadOnlyList<ConversationMessage> messages)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (!BeginChange(requestId, "import-history"))
+        {
+            return;
+        }
+
+        if (State.Messages.Count > 0)
+        {
+            throw new InvalidConversationRequestException($"conversation '{Id}' has messages already; only an empty one can be seeded");
+        }
+
+        var system = State.SystemPrompt;
+        var rest = messages;
+        if (messages.Count > 0 && messages[0].Role == MessageRole.System)
+        {
+            system = messages[0].Content;
+            rest = [.. messages.Skip(1)];
+        }
+
+        var chat = new List<ChatMessage>(messages.Count);
+        var systemIds = State.SystemTokenIds.ToArray();
+        if (system is not null)
+        {
+            chat.Add(new ChatMessage(ChatRole.System, system));
+            systemIds = _prompts.Encode(_prompts.Segment(chat));
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var stored = new List<ConversationMessage>(rest.Count);
+        var tokens = systemIds.Length;
+        foreach (var message in rest)
+        {
+            if (message.Role == MessageRole.System)
+            {
+                throw new InvalidConversationRequestException("a system message may only come first");
+            }
+
+            chat.Add(new ChatMessage(message.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, message.Content));
+            var ids = _prompts.Encode(_prompts.Segment(chat));
+            tokens += ids.Length;
+            stored.Add(new ConversationMessage
+            {
+                Role = message.Role, Content = message.Content, RequestId = requestId, TokenIds = ids, Timestamp = now,
+                FinishReason = message.Role == MessageRole.Assistant ? ReplyFinishReason.Stop : null,
+            });
+        }
+
+        if (tokens >= _engine.Manifest.ContextLength)
+        {
+            throw new InvalidConversationRequestException(
+                $"the history has {tokens} tokens; the model's context window is {_engine.Manifest.ContextLength} tokens");
+        }
+
+        await ChangeAsync(requestId, "import-history", s =>
+        {
+            s.SystemPrompt = system;
+            s.SystemTokenIds = [.. systemIds];
+            s.Messages = stored;
             s.HistoryKvTokens = 0;
         });
     }

@@ -7,7 +7,7 @@ namespace AutoGlm.Orleans.Silo;
 /// <list type="bullet">
 /// <item><c>Redis:ConnectionString</c> (env <c>AUTOGLM_REDIS</c>, switch <c>--redis</c>): Redis clustering and grain storage; unset = one localhost silo with in-memory storage.</item>
 /// <item><c>Orleans:SiloPort</c> (<c>--silo-port</c>, 11111), <c>Orleans:GatewayPort</c> (<c>--gateway-port</c>, 30000), <c>Orleans:ClusterId</c>, <c>Orleans:ServiceId</c>, <c>Orleans:AdvertisedIP</c>.</item>
-/// <item><c>Http:Port</c> (<c>--http-port</c>): the HTTP port of /healthz (ASP.NET Core's default when unset).</item>
+/// <item><c>Http:Port</c> (<c>--http-port</c>): the HTTP port (ASP.NET Core's default when unset); <c>Http:Host</c> (<c>--http-host</c>, localhost); <c>Http:MaxRequestBodyBytes</c> (1 MiB).</item>
 /// <item><c>Model:Path</c> (<c>--model</c>): the model folder; the default model beside the silo when unset.</item>
 /// <item><c>Engine:*</c>: <see cref="EngineSection"/>.</item>
 /// </list>
@@ -16,6 +16,7 @@ public static class SiloConfiguration
 {
     public const string RedisKey = "Redis:ConnectionString";
     public const string RedisEnvironmentVariable = "AUTOGLM_REDIS";
+    public const long DefaultMaxRequestBodyBytes = 1024 * 1024;
 
     public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
     {
@@ -24,6 +25,8 @@ public static class SiloConfiguration
         ["--gateway-port"] = "Orleans:GatewayPort",
         ["--cluster-id"] = "Orleans:ClusterId",
         ["--http-port"] = "Http:Port",
+        ["--http-host"] = "Http:Host",
+        ["--service-id"] = "Orleans:ServiceId",
         ["--model"] = "Model:Path",
     };
 

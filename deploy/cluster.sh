@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Starts Redis and N silos on this machine (distinct ports), waits until every /healthz is ready, and stops them
+# cleanly (SIGTERM: each silo leaves the cluster) on Ctrl-C or `cluster.sh stop`.
+#
+#   deploy/cluster.sh start [N]    # default 3 silos; HTTP on 5001.., silo 11111.., gateway 30000..; Redis 6379
+#   deploy/cluster.sh stop
+#   deploy/cluster.sh run [N]      # start, then wait; Ctrl-C stops everything
+#
+# Environment: REDIS_PORT (6379), HTTP_BASE (5001), SILO_BASE (11111), GATEWAY_BASE (30000), MODEL (default model),
+# CONFIGURATION (Release), STATE_DIR (deploy/.run: pid and log files).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="${STATE_DIR:-$ROOT/deploy/.run}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+HTTP_BASE="${HTTP_BASE:-5001}"
+SILO_BASE="${SILO_BASE:-11111}"
+GATEWAY_BASE="${GATEWAY_BASE:-30000}"
+CONFIGURATION="${CONFIGURATION:-Release}"
+SILO_DLL="$ROOT/src/Silo/bin/$CONFIGURATION/net10.0/linux-x64/AutoGlm.Orleans.Silo.dll"
+
+start() {
+  local n="${1:-3}"
+  mkdir -p "$STATE_DIR"
+  if [[ ! -f "$SILO_DLL" ]]; then
+    dotnet build "$ROOT/src/Silo" -c "$CONFIGURATION" >/dev/null
+  fi
+
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$STATE_DIR/redis.log" 2>&1 &
+  echo $! >"$STATE_DIR/redis.pid"
+  for _ in $(seq 1 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+
+  local model_args=()
+  if [[ -n "${MODEL:-}" ]]; then
+    model_args=(--model "$MODEL")
+  fi
+
+  for i in $(seq 0 $((n - 1))); do
+    AUTOGLM_REDIS="127.0.0.1:$REDIS_PORT" dotnet "$SILO_DLL" \
+      --silo-port $((SILO_BASE + i)) --gateway-port $((GATEWAY_BASE + i)) --http-port $((HTTP_BASE + i)) \
+      "${model_args[@]}" >"$STATE_DIR/silo$i.log" 2>&1 &
+    echo $! >"$STATE_DIR/silo$i.pid"
+  done
+
+  for i in $(seq 0 $((n - 1))); do
+    local url="http://localhost:$((HTTP_BASE + i))/healthz"
+    local ready=""
+    for _ in $(seq 1 120); do
+      if curl -sf "$url" >/dev/null 2>&1; then
+        ready=1
+        break
+      fi
+      sleep 0.5
+    done
+    if [[ -z "$ready" ]]; then
+      echo "silo $i did not become ready ($url); see $STATE_DIR/silo$i.log" >&2
+      stop
+      exit 1
+    fi
+    echo "silo $i ready: http://localhost:$((HTTP_BASE + i)) (metrics /metrics, dashboard /dashboard)"
+  done
+}
+
+stop() {
+  shopt -s nullglob
+  # Silos first (SIGTERM: graceful shutdown, they leave the membership table), Redis last.
+  for pidfile in "$STATE_DIR"/silo*.pid; do
+    kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  for pidfile in "$STATE_DIR"/silo*.pid; do
+    local pid
+    pid="$(cat "$pidfile")"
+    for _ in $(seq 1 60); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  if [[ -f "$STATE_DIR/redis.pid" ]]; then
+    kill -TERM "$(cat "$STATE_DIR/redis.pid")" 2>/dev/null || true
+    rm -f "$STATE_DIR/redis.pid"
+  fi
+  echo "stopped"
+}
+
+case "${1:-run}" in
+  start) start "${2:-3}" ;;
+  stop) stop ;;
+  run)
+    start "${2:-3}"
+    trap stop INT TERM
+    echo "Ctrl-C stops the cluster"
+    while true; do sleep 1; done
+    ;;
+  *) echo "usage: $0 start [N] | stop | run [N]" >&2; exit 2 ;;
+esac

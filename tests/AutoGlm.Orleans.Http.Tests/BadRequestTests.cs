@@ -1,0 +1,76 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using AutoGlm.Orleans.Http.Tests.Support;
+
+namespace AutoGlm.Orleans.Http.Tests;
+
+/// <summary>A client's mistakes: each answered with its status and OpenAI's error body, never a 500 or a stack trace.</summary>
+public sealed class BadRequestTests(SiloServer server)
+{
+    private const string User = """[{"role":"user","content":"hi"}]""";
+
+    public static TheoryData<string, int, string> Cases => new()
+    {
+        { "malformed-json", 400, "invalid_json" },
+        { "wrong-type-messages", 400, "invalid_json" },
+        { "wrong-type-max-tokens", 400, "invalid_json" },
+        { "empty-messages", 400, "invalid_value" },
+        { "missing-messages", 400, "invalid_value" },
+        { "unknown-role", 400, "invalid_value" },
+        { "last-not-user", 400, "invalid_value" },
+        { "huge-body", 400, "request_too_large" },
+        { "n-2", 400, "invalid_value" },
+        { "negative-max-tokens", 400, "invalid_value" },
+        { "temperature-out-of-range", 400, "invalid_value" },
+        { "beyond-context-window", 400, "invalid_request" },
+        { "unknown-model", 404, "model_not_found" },
+        { "missing-model", 400, "missing_required_parameter" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Chat_completions_rejects(string name, int status, string code)
+    {
+        var model = server.Model;
+        var body = name switch
+        {
+            "malformed-json" => """{"model": "m", "messages": [""",
+            "wrong-type-messages" => $$"""{"model":"{{model}}","messages":"hello"}""",
+            "wrong-type-max-tokens" => $$"""{"model":"{{model}}","messages":{{User}},"max_tokens":"ten"}""",
+            "empty-messages" => $$"""{"model":"{{model}}","messages":[]}""",
+            "missing-messages" => $$"""{"model":"{{model}}"}""",
+            "unknown-role" => $$"""{"model":"{{model}}","messages":[{"role":"wizard","content":"hi"}]}""",
+            "last-not-user" => $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}""",
+            "huge-body" => $$"""{"model":"{{model}}","messages":[{"role":"user","content":"{{new string('a', 3 * 1024 * 1024)}}"}]}""",
+            "n-2" => $$"""{"model":"{{model}}","messages":{{User}},"n":2}""",
+            "negative-max-tokens" => $$"""{"model":"{{model}}","messages":{{User}},"max_tokens":-5}""",
+            "temperature-out-of-range" => $$"""{"model":"{{model}}","messages":{{User}},"temperature":7}""",
+            "beyond-context-window" => $$"""{"model":"{{model}}","messages":[{"role":"user","content":"{{string.Concat(Enumerable.Repeat("word ", 3000))}}"}]}""",
+            "unknown-model" => $$"""{"model":"gpt-nonexistent","messages":{{User}}}""",
+            "missing-model" => $$"""{"messages":{{User}}}""",
+            _ => throw new ArgumentOutOfRangeException(nameof(name)),
+        };
+
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        using var response = await server.Http.PostAsync("/v1/chat/completions", content, TestContext.Current.CancellationToken);
+
+        Assert.Equal((HttpStatusCode)status, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
+        Assert.Equal(code, error.GetProperty("code").GetString());
+        Assert.False(string.IsNullOrWhiteSpace(error.GetProperty("message").GetString()));
+        Assert.False(string.IsNullOrWhiteSpace(error.GetProperty("type").GetString()));
+        Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unknown_conversation_is_404()
+    {
+        using var response = await server.Http.GetAsync("/conversations/never-created-" + Guid.NewGuid().ToString("N"), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal("conversation_not_found", body.GetProperty("error").GetProperty("code").GetString());
+    }
+}

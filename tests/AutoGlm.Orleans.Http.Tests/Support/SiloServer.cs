@@ -1,0 +1,80 @@
+using System.ClientModel;
+using System.Net;
+using System.Net.Sockets;
+using AutoGlm.Orleans.Silo;
+using Microsoft.AspNetCore.Builder;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace AutoGlm.Orleans.Http.Tests.Support;
+
+/// <summary>A real silo host (Orleans silo + Kestrel) in-process, on free loopback ports, serving the default model.</summary>
+public sealed class SiloServer : IAsyncLifetime
+{
+    private WebApplication? _app;
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
+
+    public string Model { get; private set; } = string.Empty;
+
+    public async ValueTask InitializeAsync()
+    {
+        var httpPort = FreePort();
+        BaseAddress = new Uri($"http://127.0.0.1:{httpPort}");
+        Http.BaseAddress = BaseAddress;
+        _app = SiloHost.Build(
+        [
+            "--http-port", Port(httpPort), "--http-host", "127.0.0.1",
+            "--silo-port", Port(FreePort()), "--gateway-port", Port(FreePort()),
+            "--cluster-id", "http-tests-" + Guid.NewGuid().ToString("N"),
+            "--model", RepositoryPaths.DefaultModel,
+            "--Engine:IntraOpThreads", "1",
+            "--Engine:KvBudgetBytes", Port(256L * 1024 * 1024),
+            "--Logging:LogLevel:Default", "Warning",
+        ]);
+        await _app.StartAsync(TestContext.Current.CancellationToken);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            using var response = await Http.GetAsync("/healthz", TestContext.Current.CancellationToken);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                break;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException("the silo did not become ready");
+            }
+
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+        }
+
+        Model = "tiny-chat";
+    }
+
+    /// <summary>The OpenAI SDK, unmodified, pointed at this server.</summary>
+    public ChatClient Chat() =>
+        new(Model, new ApiKeyCredential("not-needed"), new OpenAIClientOptions { Endpoint = new Uri(BaseAddress, "/v1") });
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync(CancellationToken.None);
+            await _app.DisposeAsync();
+        }
+    }
+
+    private static string Port(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
