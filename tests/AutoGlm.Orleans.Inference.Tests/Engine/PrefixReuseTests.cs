@@ -1,4 +1,5 @@
 using AutoGlm.Orleans.Inference.Chat;
+using AutoGlm.Orleans.Inference.Engine;
 using AutoGlm.Orleans.Inference.Tests.Support;
 
 namespace AutoGlm.Orleans.Inference.Tests.Engine;
@@ -17,8 +18,9 @@ public sealed class PrefixReuseTests
         Assert.Equal(0, reply.Usage.CachedTokens);
 
         var handle = engine.GetOrCreateHandle("conversation");
-        // Everything fed to the model is cached: the prompt and every reply token but the last (never fed).
-        var cachedAfterTurn1 = turn1.Length + reply.Tokens.Length - 1;
+        // Everything fed to the model is cached: the prompt and the reply tokens. A reply cut by max tokens ends on
+        // a token that was sampled but never fed; one ended by the model fed its last token to get end-of-turn.
+        var cachedAfterTurn1 = turn1.Length + reply.Tokens.Length - (reply.FinishReason == FinishReason.Length ? 1 : 0);
         Assert.Equal(cachedAfterTurn1, handle.CachedTokenCount);
         Assert.Equal(cachedAfterTurn1 * engine.Manifest.KvBytesPerToken, handle.Bytes);
 
