@@ -10,7 +10,7 @@ internal static class BenchmarkCommand
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--no-spinning] [--turns N] [--only decode,multiturn]");
+            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--spinning] [--turns N] [--only decode,multiturn]");
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             return args.Length == 0 ? 2 : 0;
         }
@@ -31,7 +31,7 @@ internal static class BenchmarkCommand
         var model = FindDefaultModel();
         var threads = Environment.ProcessorCount;
         var quick = false;
-        var spinning = true;
+        var spinning = false;
         var turns = 10;
         var sections = new HashSet<string> { "decode", "multiturn" };
         for (var i = 1; i < args.Length; i++)
@@ -42,7 +42,7 @@ internal static class BenchmarkCommand
                 case "--model": model = args[++i]; break;
                 case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--quick": quick = true; break;
-                case "--no-spinning": spinning = false; break;
+                case "--spinning": spinning = true; break;
                 case "--turns": turns = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--only": sections = [.. args[++i].Split(',')]; break;
                 default:

@@ -121,7 +121,11 @@ public sealed class InferenceEngine : IDisposable
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) =>
         [.. Tokenizer.EncodeToIds(ChatTemplate.Render(messages, addGenerationPrompt: true))];
 
-    public EngineStats GetStats() => new(_scheduler.Waiting, _scheduler.Running, _scheduler.Steps, _scheduler.Repacks, Pool.Snapshot());
+    public EngineStats GetStats() => new(_scheduler.Waiting, _scheduler.Running, _scheduler.Steps, _scheduler.Repacks, Pool.Snapshot())
+    {
+        DecodeForwardSeconds = (double)_scheduler.DecodeForwardTicks / System.Diagnostics.Stopwatch.Frequency,
+        DecodeEmitSeconds = (double)_scheduler.DecodeEmitTicks / System.Diagnostics.Stopwatch.Frequency,
+    };
 
     private int[] Validate(GenerationRequest request)
     {

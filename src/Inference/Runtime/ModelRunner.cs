@@ -16,7 +16,7 @@ public sealed class ModelRunner : IDisposable
     private readonly RunOptions _runOptions = new();
     private readonly OrtValue[] _inputs;
 
-    public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads, bool intraOpSpinning = true)
+    public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads, bool intraOpSpinning = false)
     {
         Manifest = manifest;
         using var options = new SessionOptions

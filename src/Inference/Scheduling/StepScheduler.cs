@@ -63,6 +63,12 @@ internal sealed class StepScheduler : IDisposable
 
     public long Repacks => _batch.Repacks;
 
+    /// <summary>Stopwatch ticks spent in decode forwards (re-packs included).</summary>
+    public long DecodeForwardTicks { get; private set; }
+
+    /// <summary>Stopwatch ticks spent after decode forwards: sampling, detokenizing, streaming, finishing rows.</summary>
+    public long DecodeEmitTicks { get; private set; }
+
     /// <summary>Queues a request; a full queue is refused at once, never grown.</summary>
     public void Enqueue(ActiveRequest request)
     {
@@ -367,10 +373,12 @@ internal sealed class StepScheduler : IDisposable
             return;
         }
 
+        var forwardDone = Stopwatch.GetTimestamp();
+        DecodeForwardTicks += forwardDone - started;
         using (result)
         {
             var rows = _batch.Rows;
-            _metrics.DecodeStep(Stopwatch.GetElapsedTime(started).TotalSeconds, rows.Count);
+            _metrics.DecodeStep(Stopwatch.GetElapsedTime(started, forwardDone).TotalSeconds, rows.Count);
             for (var r = 0; r < rows.Count; r++)
             {
                 var row = rows[r];
@@ -381,6 +389,7 @@ internal sealed class StepScheduler : IDisposable
         }
 
         ApplyFinishing();
+        DecodeEmitTicks += Stopwatch.GetTimestamp() - forwardDone;
     }
 
     private void Consume(ActiveRequest request, int tokens)
