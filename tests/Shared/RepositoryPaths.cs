@@ -1,11 +1,13 @@
-namespace AutoGlm.Orleans.Http.Tests.Support;
+namespace AutoGlm.Orleans.Testing;
 
 /// <summary>Finds files of the repository from a test's output folder.</summary>
 internal static class RepositoryPaths
 {
     private static readonly Lazy<string> RootPath = new(FindRoot);
 
-    public static string DefaultModel => Path.Combine(RootPath.Value, "models", "tiny-chat");
+    public static string Root => RootPath.Value;
+
+    public static string DefaultModel => Path.Combine(Root, "models", "tiny-chat");
 
     private static string FindRoot()
     {
