@@ -9,6 +9,8 @@ public sealed class LocalConversations
 
     public int Count => _active.Count;
 
+    public bool Contains(string conversationId) => _active.ContainsKey(conversationId);
+
     public void Add(string conversationId) => _active.TryAdd(conversationId, 0);
 
     public void Remove(string conversationId) => _active.TryRemove(conversationId, out _);
