@@ -84,11 +84,7 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick,
                 tensor.Dispose();
             }
 
-            for (var i = 0; i < past.Length; i++)
-            {
-                past[i] = result.Presents[i]!;
-                result.Presents[i] = null;
-            }
+            past = result.TakePresents();
         }
 
         stopwatch.Stop();

@@ -15,6 +15,22 @@ internal readonly record struct KvLayout(int Heads, int HeadDim)
 
     public static int LengthOf(OrtValue tensor) => (int)tensor.GetTensorTypeAndShape().Shape[2];
 
+    /// <summary>
+    /// Positions [start, start+count) of one row of every tensor in <paramref name="tensors"/>, as new [1,H,count,Dh]
+    /// tensors: a sequence's own KV taken out of a batch, or a prefix kept after truncation.
+    /// </summary>
+    public OrtValue[] Slice(IReadOnlyList<OrtValue> tensors, int row, int start, int count)
+    {
+        var slice = new OrtValue[tensors.Count];
+        for (var i = 0; i < slice.Length; i++)
+        {
+            slice[i] = Allocate(1, count);
+            Copy(tensors[i], row, start, slice[i], 0, 0, count);
+        }
+
+        return slice;
+    }
+
     /// <summary>Copies positions [srcStart, srcStart+count) of row srcRow into row dstRow at dstStart.</summary>
     public void Copy(OrtValue source, int srcRow, int srcStart, OrtValue destination, int dstRow, int dstStart, int count)
     {

@@ -23,6 +23,19 @@ public sealed class ForwardResult : IDisposable
     /// <summary>Present key/value tensors; whoever keeps them takes ownership (set the slot to null).</summary>
     public OrtValue?[] Presents { get; }
 
+    /// <summary>Takes ownership of every present tensor (they become a past); the result no longer disposes them.</summary>
+    public OrtValue[] TakePresents()
+    {
+        var presents = new OrtValue[Presents.Length];
+        for (var i = 0; i < presents.Length; i++)
+        {
+            presents[i] = Presents[i] ?? throw new InvalidOperationException("the presents were already taken");
+            Presents[i] = null;
+        }
+
+        return presents;
+    }
+
     /// <summary>The last position's logits of batch row <paramref name="row"/>.</summary>
     public ReadOnlySpan<float> LastLogits(int row)
     {

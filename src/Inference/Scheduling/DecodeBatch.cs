@@ -62,14 +62,7 @@ internal sealed class DecodeBatch : IDisposable
         }
 
         var valid = request.Handle.CachedTokenCount;
-        var layers = new OrtValue[_past!.Length];
-        for (var i = 0; i < layers.Length; i++)
-        {
-            layers[i] = _layout.Allocate(1, valid);
-            _layout.Copy(_past[i], _slots[row], _padding[row], layers[i], 0, 0, valid);
-        }
-
-        request.Handle.SetLayers(layers);
+        request.Handle.SetLayers(_layout.Slice(_past!, _slots[row], _padding[row], valid));
         _rows.RemoveAt(row);
         _padding.RemoveAt(row);
         _slots.RemoveAt(row);
@@ -112,13 +105,7 @@ internal sealed class DecodeBatch : IDisposable
 
         // The presents become the past; the old past dies only now that the run has used it.
         DisposePast();
-        _past = new OrtValue[result.Presents.Length];
-        for (var i = 0; i < _past.Length; i++)
-        {
-            _past[i] = result.Presents[i]!;
-            result.Presents[i] = null;
-        }
-
+        _past = result.TakePresents();
         _pastLength = total;
         foreach (var row in _rows)
         {

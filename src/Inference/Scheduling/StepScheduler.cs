@@ -249,15 +249,7 @@ internal sealed class StepScheduler : IDisposable
             return;
         }
 
-        var old = handle.Layers!;
-        var kept = new OrtValue[old.Length];
-        for (var i = 0; i < old.Length; i++)
-        {
-            kept[i] = _layout.Allocate(1, keep);
-            _layout.Copy(old[i], 0, 0, kept[i], 0, 0, keep);
-        }
-
-        handle.SetLayers(kept);
+        handle.SetLayers(_layout.Slice(handle.Layers!, 0, 0, keep));
         handle.TokenList.RemoveRange(keep, handle.TokenList.Count - keep);
     }
 
@@ -336,14 +328,7 @@ internal sealed class StepScheduler : IDisposable
 
         using (result)
         {
-            var presents = new OrtValue[result.Presents.Length];
-            for (var i = 0; i < presents.Length; i++)
-            {
-                presents[i] = result.Presents[i]!;
-                result.Presents[i] = null;
-            }
-
-            handle.SetLayers(presents);
+            handle.SetLayers(result.TakePresents());
             handle.TokenList.AddRange(request.Prompt.AsSpan(request.PrefillCursor, chunk));
             request.PrefillCursor += chunk;
             Consume(request, chunk);

@@ -34,7 +34,7 @@ public sealed class LeftPaddedBatchTests
                 e.Dispose();
             }
 
-            var kv = Take(prefill);
+            var kv = prefill.TakePresents();
             using var step = Forward(runner, [next], prompt.Length, kv);
             solo.Add(step.LastLogits(0).ToArray());
             cached.Add(kv);
@@ -93,17 +93,5 @@ public sealed class LeftPaddedBatchTests
         using var positions = OrtValue.CreateTensorValueFromMemory(Enumerable.Range(past, ids.Length).Select(p => (long)p).ToArray(), [1, ids.Length]);
         using var mask = OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(1L, past + ids.Length).ToArray(), [1, past + ids.Length]);
         return runner.Forward(idsValue, mask, positions, kv);
-    }
-
-    private static OrtValue[] Take(ForwardResult result)
-    {
-        var kv = new OrtValue[result.Presents.Length];
-        for (var i = 0; i < kv.Length; i++)
-        {
-            kv[i] = result.Presents[i]!;
-            result.Presents[i] = null;
-        }
-
-        return kv;
     }
 }
