@@ -8,6 +8,12 @@ public sealed record EngineOptions
     /// <summary>The model folder (model.json, or an Optimum / onnxruntime-genai export).</summary>
     public required string ModelPath { get; init; }
 
+    /// <summary>
+    /// A named other graph of the model's weights (model.json "variants", e.g. "optimum" for the Concat layout);
+    /// null serves the folder's default graph.
+    /// </summary>
+    public string? ModelVariant { get; init; }
+
     public ExecutionDevice Device { get; init; } = ExecutionDevice.Cpu;
 
     /// <summary>ONNX Runtime intra-op threads; all cores when 0.</summary>

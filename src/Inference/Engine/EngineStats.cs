@@ -11,4 +11,16 @@ public sealed record EngineStats(int Waiting, int Running, long Steps, long Repa
     public double DecodeForwardSeconds { get; init; }
 
     public double DecodeEmitSeconds { get; init; }
+
+    /// <summary>Where the KV lives: "Cpu" (host memory) or "Cuda" (device memory).</summary>
+    public string KvDevice { get; init; } = "Cpu";
+
+    /// <summary>KV bytes moved between buffers on <see cref="KvDevice"/> (rows joining or leaving a batch, growth).</summary>
+    public long KvBytesCopied { get; init; }
+
+    /// <summary>KV bytes allocated on <see cref="KvDevice"/> so far.</summary>
+    public long KvBytesAllocated { get; init; }
+
+    /// <summary>True when the graph writes KV in place (shared past/present buffers).</summary>
+    public bool SharedKvBuffers { get; init; }
 }

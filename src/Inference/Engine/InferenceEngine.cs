@@ -30,7 +30,7 @@ public sealed class InferenceEngine : IDisposable
     {
         options.Validate();
         Options = options;
-        Manifest = ModelFolder.Load(options.ModelPath);
+        Manifest = ModelFolder.Load(options.ModelPath).WithVariant(options.ModelVariant);
         Tokenizer = TokenizerLoader.Load(Manifest.Tokenizer, options.ModelPath);
         ChatTemplate = ChatTemplates.Get(Manifest.ChatTemplate);
         var threads = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount;
@@ -125,6 +125,10 @@ public sealed class InferenceEngine : IDisposable
     {
         DecodeForwardSeconds = (double)_scheduler.DecodeForwardTicks / System.Diagnostics.Stopwatch.Frequency,
         DecodeEmitSeconds = (double)_scheduler.DecodeEmitTicks / System.Diagnostics.Stopwatch.Frequency,
+        KvDevice = _scheduler.KvTraffic.Device,
+        KvBytesCopied = _scheduler.KvTraffic.BytesCopied,
+        KvBytesAllocated = _scheduler.KvTraffic.BytesAllocated,
+        SharedKvBuffers = Manifest.PastPresentShareBuffer,
     };
 
     private int[] Validate(GenerationRequest request)

@@ -12,6 +12,7 @@ public sealed class KvCacheHandle : IDisposable
     private readonly KvCachePool _pool;
     private readonly List<int> _tokens = [];
     private OrtValue[]? _layers;
+    private KvBlock? _block;
 
     internal KvCacheHandle(KvCachePool pool, string id)
     {
@@ -47,6 +48,22 @@ public sealed class KvCacheHandle : IDisposable
     /// <summary>Per-layer key/value tensors [1,H,T,Dh] when the KV is held here (not in a batch); null otherwise.</summary>
     internal OrtValue[]? Layers => _layers;
 
+    /// <summary>
+    /// For a shared-buffer model: a one-row block whose first <see cref="CachedTokenCount"/> positions hold the
+    /// KV (capacity to spare, so a prefill appends in place); null while the KV sits in a batch or is dropped.
+    /// </summary>
+    internal KvBlock? Block => _block;
+
+    internal void SetBlock(KvBlock? block)
+    {
+        if (_block is not null && !ReferenceEquals(_block, block))
+        {
+            _block.Dispose();
+        }
+
+        _block = block;
+    }
+
     internal void SetLayers(OrtValue[]? layers)
     {
         if (_layers is not null && !ReferenceEquals(_layers, layers))
@@ -64,6 +81,7 @@ public sealed class KvCacheHandle : IDisposable
     internal void DropCache()
     {
         SetLayers(null);
+        SetBlock(null);
         _tokens.Clear();
     }
 

@@ -69,6 +69,7 @@ internal static class GenAiExportReader
                 PresentValue = Name(outputs, "present_value_names", defaultOutputs.PresentValue, path),
             },
             LogitsMode = "all",
+            PastPresentShareBuffer = SharesBuffer(document.RootElement),
         };
         manifest.Validate(path);
         return manifest;
@@ -79,6 +80,11 @@ internal static class GenAiExportReader
         names is { } n && ConfigJson.String(n, key, path) is { Length: > 0 } name
             ? name.Replace("%d", "{layer}", StringComparison.Ordinal)
             : fallback;
+
+    /// <summary>search.past_present_share_buffer: the graph writes KV in place (GroupQueryAttention).</summary>
+    private static bool SharesBuffer(JsonElement root) =>
+        root.TryGetProperty("search", out var search) && search.ValueKind == JsonValueKind.Object
+        && search.TryGetProperty("past_present_share_buffer", out var share) && share.ValueKind == JsonValueKind.True;
 
     /// <summary>
     /// genai_config.json does not state the KV dtype. Its model builder keeps inputs and cache in float32 for CPU

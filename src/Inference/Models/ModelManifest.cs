@@ -33,6 +33,34 @@ public sealed record ModelManifest
     /// <summary>"last" when the graph returns logits for the last position only, "all" otherwise.</summary>
     public string LogitsMode { get; init; } = "all";
 
+    /// <summary>
+    /// True when the graph's attention writes each step's keys and values into the past tensors in place
+    /// (GroupQueryAttention with past_present_share_buffer, as onnxruntime-genai runs it): the same buffer
+    /// [B,H,Capacity,Dh] is bound as past and present, rows are right-padded and the mask's row sums give each
+    /// row's length. False for the Optimum layout, where present = Concat(past, new).
+    /// </summary>
+    public bool PastPresentShareBuffer { get; init; }
+
+    /// <summary>Other graphs of the same weights in the folder (e.g. "optimum"), selectable by name.</summary>
+    public IReadOnlyDictionary<string, ModelVariant> Variants { get; init; } = new Dictionary<string, ModelVariant>();
+
+    /// <summary>This manifest with the graph of variant <paramref name="name"/>; null or empty keeps the default graph.</summary>
+    public ModelManifest WithVariant(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return this;
+        }
+
+        if (!Variants.TryGetValue(name, out var variant))
+        {
+            throw new ArgumentException(
+                $"model {Name} has no variant '{name}' (known: {(Variants.Count == 0 ? "none" : string.Join(", ", Variants.Keys))})", nameof(name));
+        }
+
+        return this with { OnnxFile = variant.OnnxFile, PastPresentShareBuffer = variant.PastPresentShareBuffer };
+    }
+
     /// <summary>Bytes one cached token costs across all layers: layers × (key + value) × kv heads × head dim × element.</summary>
     public long KvBytesPerToken => (long)NumLayers * 2 * NumKeyValueHeads * HeadDim * ElementSize;
 
@@ -104,6 +132,13 @@ public sealed record ModelManifest
         Require(LogitsMode is "last" or "all", path, $"logits_mode must be 'last' or 'all', not '{LogitsMode}'");
         _ = ElementSize;
     }
+}
+
+/// <summary>Another graph of a model's weights: its file and KV layout.</summary>
+public sealed record ModelVariant
+{
+    public required string OnnxFile { get; init; }
+    public bool PastPresentShareBuffer { get; init; }
 }
 
 public sealed record TokenizerManifest

@@ -3,7 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace AutoGlm.Orleans.Inference.Runtime;
 
 /// <summary>What one forward produced: logits and the presents that become the next past.</summary>
-public sealed class ForwardResult : IDisposable
+public sealed class ForwardResult : IStepLogits
 {
     private readonly OrtValue _logits;
     private readonly bool _lastOnly;

@@ -1,3 +1,4 @@
+using AutoGlm.Orleans.Inference.KvCache;
 using AutoGlm.Orleans.Inference.Models;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -15,6 +16,7 @@ public sealed class ModelRunner : IDisposable
     private readonly string[] _outputNames;
     private readonly RunOptions _runOptions = new();
     private readonly OrtValue[] _inputs;
+    private readonly OrtIoBinding? _binding;
 
     public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads, bool intraOpSpinning = false)
     {
@@ -38,6 +40,10 @@ public sealed class ModelRunner : IDisposable
         _inputs = new OrtValue[_inputNames.Length];
         Device = device;
         KvTensorCount = 2 * manifest.NumLayers;
+        if (manifest.PastPresentShareBuffer)
+        {
+            _binding = _session.CreateIoBinding();
+        }
     }
 
     public ModelManifest Manifest { get; }
@@ -73,6 +79,51 @@ public sealed class ModelRunner : IDisposable
         return new ForwardResult(outputs[0], presents, Manifest.LogitsMode == "last");
     }
 
+    /// <summary>
+    /// One forward of a shared-buffer graph: <paramref name="kv"/> ([B,H,Capacity,Dh] each, in the device's memory)
+    /// is bound as both past and present, so the graph writes the new tokens' keys and values in place and no KV
+    /// moves. Only the logits come back, into <paramref name="logits"/> (host memory, [B,S or 1,V]).
+    /// </summary>
+    public void ForwardInPlace(OrtValue inputIds, OrtValue attentionMask, OrtValue positionIds, IReadOnlyList<OrtValue> kv, OrtValue logits)
+    {
+        var binding = _binding ?? throw new InvalidOperationException($"model {Manifest.Name} does not share past and present buffers");
+        try
+        {
+            binding.BindInput(_inputNames[0], inputIds);
+            binding.BindInput(_inputNames[1], attentionMask);
+            binding.BindInput(_inputNames[2], positionIds);
+            for (var i = 0; i < KvTensorCount; i++)
+            {
+                binding.BindInput(_inputNames[3 + i], kv[i]);
+                binding.BindOutput(_outputNames[1 + i], kv[i]);
+            }
+
+            binding.BindOutput(_outputNames[0], logits);
+            _session.RunWithBinding(_runOptions, binding);
+        }
+        finally
+        {
+            binding.ClearBoundInputs();
+            binding.ClearBoundOutputs();
+        }
+    }
+
+    /// <summary>
+    /// The KV memory of this runner's device: host memory for the CPU provider; the CUDA provider's device memory,
+    /// with device-to-device copies, for CUDA. The caller owns and disposes it.
+    /// </summary>
+    internal KvMemory CreateKvMemory()
+    {
+        if (Device != ExecutionDevice.Cuda)
+        {
+            return new HostKvMemory(Manifest);
+        }
+
+        CudaCopySupport.EnsureRegistered();
+        var info = new OrtMemoryInfo("Cuda", OrtAllocatorType.DeviceAllocator, 0, OrtMemType.Default);
+        return new DeviceKvMemory(new OrtAllocator(_session, info), Manifest);
+    }
+
     /// <summary>A [1,H,0,Dh] past for a sequence with nothing cached.</summary>
     public OrtValue[] EmptyPast()
     {
@@ -88,6 +139,7 @@ public sealed class ModelRunner : IDisposable
 
     public void Dispose()
     {
+        _binding?.Dispose();
         _runOptions.Dispose();
         _session.Dispose();
     }

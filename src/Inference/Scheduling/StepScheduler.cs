@@ -20,17 +20,14 @@ internal sealed class StepScheduler : IDisposable
     private readonly KvCachePool _pool;
     private readonly EngineOptions _options;
     private readonly EngineMetrics _metrics;
-    private readonly KvLayout _layout;
+    private readonly IKvStrategy _kv;
     private readonly object _queueLock = new();
     private readonly LinkedList<ActiveRequest> _waiting = new();
     private readonly List<ActiveRequest> _prefilling = [];
     private readonly List<(ActiveRequest Request, FinishReason Reason, string Text)> _finishing = [];
-    private readonly DecodeBatch _batch;
+    private readonly IDecodeBatch _batch;
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Thread _thread;
-    private long[] _prefillIds = new long[256];
-    private long[] _prefillPositions = new long[256];
-    private long[] _prefillMask = new long[1024];
     private volatile bool _stopping;
     private int _running;
 
@@ -40,8 +37,10 @@ internal sealed class StepScheduler : IDisposable
         _pool = pool;
         _options = options;
         _metrics = metrics;
-        _layout = new KvLayout(runner.Manifest.NumKeyValueHeads, runner.Manifest.HeadDim);
-        _batch = new DecodeBatch(runner);
+        _kv = runner.Manifest.PastPresentShareBuffer
+            ? new SharedBufferKvStrategy(runner, runner.CreateKvMemory(), options.MaxBatchSize)
+            : new ConcatKvStrategy(runner);
+        _batch = _kv.Batch;
         _thread = new Thread(Loop) { IsBackground = true, Name = "autoglm-engine-scheduler" };
         _thread.Start();
     }
@@ -62,6 +61,9 @@ internal sealed class StepScheduler : IDisposable
     public long Steps { get; private set; }
 
     public long Repacks => _batch.Repacks;
+
+    /// <summary>Where the KV lives and how much of it moved between buffers.</summary>
+    public KvTraffic KvTraffic => _kv.Traffic;
 
     /// <summary>Stopwatch ticks spent in decode forwards (re-packs included).</summary>
     public long DecodeForwardTicks { get; private set; }
@@ -249,7 +251,7 @@ internal sealed class StepScheduler : IDisposable
             return;
         }
 
-        handle.SetLayers(_layout.Slice(handle.Layers!, 0, 0, keep));
+        _kv.Truncate(handle, keep);
         handle.TokenList.RemoveRange(keep, handle.TokenList.Count - keep);
     }
 
@@ -295,59 +297,27 @@ internal sealed class StepScheduler : IDisposable
     private bool PrefillChunk(ActiveRequest request, int chunk)
     {
         var handle = request.Handle;
-        var past = handle.CachedTokenCount;
-        var total = past + chunk;
-        EnsurePrefillCapacity(chunk, total);
-        for (var j = 0; j < chunk; j++)
-        {
-            _prefillIds[j] = request.Prompt[request.PrefillCursor + j];
-            _prefillPositions[j] = past + j;
-        }
-
-        _prefillMask.AsSpan(0, total).Fill(1);
         var started = Stopwatch.GetTimestamp();
-        OrtValue[]? empty = handle.Layers is null ? _runner.EmptyPast() : null;
-        ForwardResult result;
-        try
+        var tokens = request.Prompt.AsSpan(request.PrefillCursor, chunk);
+        using var result = _kv.Prefill(handle, tokens, request.Prompt.Length);
+        handle.TokenList.AddRange(tokens);
+        request.PrefillCursor += chunk;
+        Consume(request, chunk);
+        _metrics.Prefill(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        if (request.PrefillCursor < request.Prompt.Length)
         {
-            using var ids = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _prefillIds.AsMemory(0, chunk), [1, chunk]);
-            using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _prefillPositions.AsMemory(0, chunk), [1, chunk]);
-            using var mask = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _prefillMask.AsMemory(0, total), [1, total]);
-            result = _runner.Forward(ids, mask, positions, empty ?? handle.Layers!);
-        }
-        finally
-        {
-            if (empty is not null)
-            {
-                foreach (var tensor in empty)
-                {
-                    tensor.Dispose();
-                }
-            }
+            return false;
         }
 
-        using (result)
-        {
-            handle.SetLayers(result.TakePresents());
-            handle.TokenList.AddRange(request.Prompt.AsSpan(request.PrefillCursor, chunk));
-            request.PrefillCursor += chunk;
-            Consume(request, chunk);
-            _metrics.Prefill(Stopwatch.GetElapsedTime(started).TotalSeconds);
-            if (request.PrefillCursor < request.Prompt.Length)
-            {
-                return false;
-            }
-
-            var token = request.Sampler.Sample(result.LastLogits(0), CollectionsMarshal.AsSpan(request.Context));
-            OnToken(request, token);
-            return true;
-        }
+        var token = request.Sampler.Sample(result.LastLogits(0), CollectionsMarshal.AsSpan(request.Context));
+        OnToken(request, token);
+        return true;
     }
 
     private void DecodeStep()
     {
         var started = Stopwatch.GetTimestamp();
-        ForwardResult result;
+        IStepLogits result;
         try
         {
             result = _batch.Step();
@@ -501,7 +471,8 @@ internal sealed class StepScheduler : IDisposable
 
     private void FailBatch(Exception error)
     {
-        var rows = _batch.Rows.ToArray();
+        // Joiners too: a step that failed while admitting them may have moved only some into the rows.
+        var rows = _batch.Rows.Concat(_batch.Joining).ToArray();
         _batch.Reset();
         foreach (var row in rows)
         {
@@ -518,12 +489,7 @@ internal sealed class StepScheduler : IDisposable
         }
 
         _prefilling.Clear();
-        var joining = _batch.Joining.ToArray();
         FailBatch(error);
-        foreach (var request in joining)
-        {
-            Fail(request, error);
-        }
     }
 
     private void FailEverything(Exception error)
@@ -543,20 +509,6 @@ internal sealed class StepScheduler : IDisposable
         }
     }
 
-    private void EnsurePrefillCapacity(int chunk, int total)
-    {
-        if (_prefillIds.Length < chunk)
-        {
-            _prefillIds = new long[Math.Max(chunk, _prefillIds.Length * 2)];
-            _prefillPositions = new long[_prefillIds.Length];
-        }
-
-        if (_prefillMask.Length < total)
-        {
-            _prefillMask = new long[Math.Max(total, _prefillMask.Length * 2)];
-        }
-    }
-
     public void Dispose()
     {
         lock (_queueLock)
@@ -566,7 +518,7 @@ internal sealed class StepScheduler : IDisposable
 
         Wake();
         _thread.Join();
-        _batch.Dispose();
+        _kv.Dispose();
         _wake.Dispose();
     }
 }

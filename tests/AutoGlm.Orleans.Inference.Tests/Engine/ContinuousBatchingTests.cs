@@ -23,11 +23,13 @@ public sealed class ContinuousBatchingTests
         return prompts;
     }
 
-    [Fact]
-    public async Task Staggered_batched_rows_equal_their_solo_runs()
+    [Theory]
+    [InlineData(KvLayouts.Shared)]
+    [InlineData(KvLayouts.Optimum)]
+    public async Task Staggered_batched_rows_equal_their_solo_runs(string layout)
     {
         var ct = TestContext.Current.CancellationToken;
-        using var engine = EngineFactory.Create(o => o with { MaxBatchSize = 16, MaxTokensPerStep = 64 });
+        using var engine = EngineFactory.Create(layout, o => o with { MaxBatchSize = 16, MaxTokensPerStep = 64 });
         var prompts = Prompts(engine);
         Assert.True(prompts.Count >= 8);
         Assert.True(prompts.Select(p => p.Length).Distinct().Count() >= 6, "prompt lengths must differ");
@@ -65,11 +67,13 @@ public sealed class ContinuousBatchingTests
             $"batched: {batchedSteps} steps for {solo.Sum(s => s.Length)} tokens; rows must share steps");
     }
 
-    [Fact]
-    public async Task A_long_prefill_is_chunked_while_other_rows_keep_decoding()
+    [Theory]
+    [InlineData(KvLayouts.Shared)]
+    [InlineData(KvLayouts.Optimum)]
+    public async Task A_long_prefill_is_chunked_while_other_rows_keep_decoding(string layout)
     {
         var ct = TestContext.Current.CancellationToken;
-        using var engine = EngineFactory.Create(o => o with { MaxBatchSize = 8, MaxTokensPerStep = 32 });
+        using var engine = EngineFactory.Create(layout, o => o with { MaxBatchSize = 8, MaxTokensPerStep = 32 });
         var prompts = Prompts(engine);
         var longPrompt = prompts.OrderByDescending(p => p.Length).First();
         Assert.True(longPrompt.Length > 200);
@@ -84,11 +88,13 @@ public sealed class ContinuousBatchingTests
         Assert.Equal(120, runningResult.Tokens.Length);
     }
 
-    [Fact]
-    public async Task Rows_leaving_in_the_same_step_each_keep_their_own_kv()
+    [Theory]
+    [InlineData(KvLayouts.Shared)]
+    [InlineData(KvLayouts.Optimum)]
+    public async Task Rows_leaving_in_the_same_step_each_keep_their_own_kv(string layout)
     {
         var ct = TestContext.Current.CancellationToken;
-        using var engine = EngineFactory.Create(o => o with { MaxBatchSize = 8, MaxTokensPerStep = 512 });
+        using var engine = EngineFactory.Create(layout, o => o with { MaxBatchSize = 8, MaxTokensPerStep = 512 });
         var prompts = Prompts(engine).Take(6).ToArray();
 
         // All six finish at the same step: each leaving row must take its own KV back, not a neighbour's.

@@ -6,11 +6,13 @@ namespace AutoGlm.Orleans.Inference.Tests.Engine;
 /// <summary>The engine's KV-cached greedy decoding is exactly torch's, and exactly full recomputation.</summary>
 public sealed class GreedyExactnessTests
 {
-    [Fact]
-    public async Task Engine_greedy_equals_torch_reference_for_every_prompt()
+    [Theory]
+    [InlineData(KvLayouts.Shared)]
+    [InlineData(KvLayouts.Optimum)]
+    public async Task Engine_greedy_equals_torch_reference_for_every_prompt(string layout)
     {
         var reference = ReferenceFile.Load(RepositoryPaths.DefaultModel);
-        using var engine = EngineFactory.Create();
+        using var engine = EngineFactory.Create(layout);
         foreach (var (r, i) in reference.References.Select((r, i) => (r, i)))
         {
             // No stop token: the reference continues past an end of turn.
@@ -22,11 +24,13 @@ public sealed class GreedyExactnessTests
         }
     }
 
-    [Fact]
-    public async Task Kv_cached_decoding_equals_full_recomputation()
+    [Theory]
+    [InlineData(KvLayouts.Shared)]
+    [InlineData(KvLayouts.Optimum)]
+    public async Task Kv_cached_decoding_equals_full_recomputation(string layout)
     {
         var reference = ReferenceFile.Load(RepositoryPaths.DefaultModel);
-        using var engine = EngineFactory.Create();
+        using var engine = EngineFactory.Create(layout);
         using var session = ReferenceSession.Open();
         foreach (var (r, i) in reference.References.Take(3).Select((r, i) => (r, i)))
         {

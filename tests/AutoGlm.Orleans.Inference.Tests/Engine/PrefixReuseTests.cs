@@ -7,11 +7,13 @@ namespace AutoGlm.Orleans.Inference.Tests.Engine;
 /// <summary>A later turn on the same handle computes only its new tokens, and the result is unchanged.</summary>
 public sealed class PrefixReuseTests
 {
-    [Fact]
-    public async Task Second_turn_computes_only_new_tokens_and_matches_a_fresh_handle()
+    [Theory]
+    [InlineData(KvLayouts.Shared)]
+    [InlineData(KvLayouts.Optimum)]
+    public async Task Second_turn_computes_only_new_tokens_and_matches_a_fresh_handle(string layout)
     {
         var ct = TestContext.Current.CancellationToken;
-        using var engine = EngineFactory.Create();
+        using var engine = EngineFactory.Create(layout);
         var turn1 = engine.EncodeChat([new(ChatRole.User, "What does Console.WriteLine do?")]);
         var reply = await engine.GenerateAsync("conversation", turn1, EngineFactory.Greedy(24), cancellationToken: ct);
         Assert.Equal(turn1.Length, reply.Usage.ComputedTokens);
@@ -36,11 +38,13 @@ public sealed class PrefixReuseTests
         Assert.Equal(fresh.Tokens, second.Tokens);
     }
 
-    [Fact]
-    public async Task An_edited_history_truncates_to_the_common_prefix()
+    [Theory]
+    [InlineData(KvLayouts.Shared)]
+    [InlineData(KvLayouts.Optimum)]
+    public async Task An_edited_history_truncates_to_the_common_prefix(string layout)
     {
         var ct = TestContext.Current.CancellationToken;
-        using var engine = EngineFactory.Create();
+        using var engine = EngineFactory.Create(layout);
         var original = engine.EncodeChat([new(ChatRole.User, "Tell me something about computers."), new(ChatRole.Assistant, "Computers are fast."), new(ChatRole.User, "Why?")]);
         var edited = engine.EncodeChat([new(ChatRole.User, "Tell me something about computers."), new(ChatRole.Assistant, "Computers are slow."), new(ChatRole.User, "Why?")]);
         var common = original.Zip(edited).TakeWhile(p => p.First == p.Second).Count();
@@ -55,11 +59,13 @@ public sealed class PrefixReuseTests
         Assert.Equal(fresh.Tokens, afterEdit.Tokens);
     }
 
-    [Fact]
-    public async Task Regenerating_the_same_prompt_recomputes_only_its_last_token()
+    [Theory]
+    [InlineData(KvLayouts.Shared)]
+    [InlineData(KvLayouts.Optimum)]
+    public async Task Regenerating_the_same_prompt_recomputes_only_its_last_token(string layout)
     {
         var ct = TestContext.Current.CancellationToken;
-        using var engine = EngineFactory.Create();
+        using var engine = EngineFactory.Create(layout);
         var prompt = engine.EncodeChat([new(ChatRole.User, "Hello!")]);
         var first = await engine.GenerateAsync("regen", prompt, EngineFactory.Greedy(10), cancellationToken: ct);
         var again = await engine.GenerateAsync("regen", prompt, EngineFactory.Greedy(10), cancellationToken: ct);

@@ -7,9 +7,18 @@ namespace AutoGlm.Orleans.Inference.Tests.Support;
 /// <summary>Engines over the shipped default model, and helpers to drain their streams.</summary>
 internal static class EngineFactory
 {
-    public static InferenceEngine Create(Func<EngineOptions, EngineOptions>? configure = null)
+    public static InferenceEngine Create(Func<EngineOptions, EngineOptions>? configure = null) => Create(KvLayouts.Shared, configure);
+
+    /// <summary>An engine over one of the default model's KV layouts (<see cref="KvLayouts"/>).</summary>
+    public static InferenceEngine Create(string layout, Func<EngineOptions, EngineOptions>? configure = null)
     {
         var options = new EngineOptions { ModelPath = RepositoryPaths.DefaultModel, IntraOpThreads = 2 };
+        options = layout switch
+        {
+            KvLayouts.Shared => options,
+            KvLayouts.Optimum => options with { ModelVariant = "optimum" },
+            _ => throw new ArgumentOutOfRangeException(nameof(layout), layout, "unknown KV layout"),
+        };
         return InferenceEngine.Create(configure is null ? options : configure(options));
     }
 
@@ -45,6 +54,16 @@ internal static class EngineFactory
         var request = new GenerationRequest(handle, prompt, sampling) { StopTokenIds = stopTokenIds };
         return CollectAsync(engine.Submit(request, cancellationToken), cancellationToken);
     }
+}
+
+/// <summary>
+/// The default model's graphs: the shared-buffer graph (GroupQueryAttention writing KV in place) and the Optimum
+/// Concat graph of the same weights.
+/// </summary>
+public static class KvLayouts
+{
+    public const string Shared = "shared";
+    public const string Optimum = "optimum";
 }
 
 internal sealed record Generation(int[] Tokens, string Text, FinishReason FinishReason, GenerationUsage Usage);

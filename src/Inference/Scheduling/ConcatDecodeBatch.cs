@@ -5,12 +5,12 @@ using Microsoft.ML.OnnxRuntime;
 namespace AutoGlm.Orleans.Inference.Scheduling;
 
 /// <summary>
-/// The running decode rows and their KV, resident in batch tensors [B,H,P,Dh] between steps: each step's presents
+/// The decode batch of an Optimum-layout graph (present = Concat(past, new)): the running rows' KV is resident in batch tensors [B,H,P,Dh] between steps: each step's presents
 /// are the next step's past as they are, with no copy. Rows of different lengths are left-padded (mask 0,
 /// zeroed KV). The batch is re-packed only when its membership changes: a row joining brings its KV from its
 /// handle; a row leaving takes its KV back to its handle.
 /// </summary>
-internal sealed class DecodeBatch : IDisposable
+internal sealed class ConcatDecodeBatch : IDecodeBatch
 {
     private readonly ModelRunner _runner;
     private readonly KvLayout _layout;
@@ -26,7 +26,7 @@ internal sealed class DecodeBatch : IDisposable
     private long[] _positions = new long[64];
     private long[] _mask = new long[4096];
 
-    public DecodeBatch(ModelRunner runner)
+    public ConcatDecodeBatch(ModelRunner runner)
     {
         _runner = runner;
         _layout = new KvLayout(runner.Manifest.NumKeyValueHeads, runner.Manifest.HeadDim);
@@ -78,7 +78,7 @@ internal sealed class DecodeBatch : IDisposable
     }
 
     /// <summary>Runs one decode step over every row: feeds each row's pending token.</summary>
-    public ForwardResult Step()
+    public IStepLogits Step()
     {
         if (_joining.Count > 0 || _dirty)
         {

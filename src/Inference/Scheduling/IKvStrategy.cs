@@ -1,0 +1,29 @@
+using AutoGlm.Orleans.Inference.Runtime;
+using AutoGlm.Orleans.Inference.KvCache;
+
+namespace AutoGlm.Orleans.Inference.Scheduling;
+
+/// <summary>
+/// How a graph's KV layout is driven: where a sequence's KV lives, how a prefill chunk extends it, how a kept
+/// prefix is cut, and the decode batch that goes with it. One implementation per layout (Optimum concat,
+/// shared buffer).
+/// </summary>
+internal interface IKvStrategy : IDisposable
+{
+    IDecodeBatch Batch { get; }
+
+    /// <summary>
+    /// Runs <paramref name="chunk"/> (token ids at positions CachedTokenCount…) of one sequence as a batch of one and
+    /// appends their KV to the handle's. The caller appends the tokens to the handle's list afterwards.
+    /// </summary>
+    IStepLogits Prefill(KvCacheHandle handle, ReadOnlySpan<int> chunk, int promptLength);
+
+    /// <summary>Keeps the first <paramref name="keep"/> cached tokens' KV, forgetting the rest.</summary>
+    void Truncate(KvCacheHandle handle, int keep);
+
+    /// <summary>Where the KV lives ("Cpu", "Cuda") and how many bytes of it were moved between buffers.</summary>
+    KvTraffic Traffic { get; }
+}
+
+/// <summary>Where KV lives and how much of it moved between buffers on that device.</summary>
+internal readonly record struct KvTraffic(string Device, long BytesCopied, long BytesAllocated);

@@ -1,0 +1,220 @@
+using AutoGlm.Orleans.Inference.KvCache;
+using AutoGlm.Orleans.Inference.Runtime;
+using Microsoft.ML.OnnxRuntime;
+
+namespace AutoGlm.Orleans.Inference.Scheduling;
+
+/// <summary>
+/// The decode batch of a shared-buffer graph. The rows' KV sits in one <see cref="KvBlock"/> on the device, row r
+/// in block row r, right-padded (each row's valid length is its mask's row sum). A step writes every row's new
+/// token in place: no per-step copy at all. A joining row brings its KV from its handle's block; a leaving row
+/// takes its KV back to a block of its own and the last row moves into its place, so rows stay packed at the
+/// block's start and a batch of n runs on a view of the first n rows.
+/// </summary>
+internal sealed class SharedBufferDecodeBatch : IDecodeBatch
+{
+    /// <summary>Sequence capacity added beyond the longest row when the block grows, so growth is rare.</summary>
+    private const int Headroom = 256;
+
+    /// <summary>Spare capacity a leaving row's own block gets, for the next turn's new tokens.</summary>
+    private const int LeaveHeadroom = 128;
+
+    private readonly ModelRunner _runner;
+    private readonly KvMemory _memory;
+    private readonly int _maxRows;
+    private readonly HostLogits _logits;
+    private readonly List<ActiveRequest> _rows = [];
+    private readonly List<ActiveRequest> _joining = [];
+    private KvBlock? _block;
+    private long[] _ids = new long[64];
+    private long[] _positions = new long[64];
+    private long[] _mask = new long[4096];
+
+    public SharedBufferDecodeBatch(ModelRunner runner, KvMemory memory, int maxRows)
+    {
+        _runner = runner;
+        _memory = memory;
+        _maxRows = maxRows;
+        _logits = new HostLogits(runner.Manifest.VocabSize, lastOnly: true);
+    }
+
+    public int Count => _rows.Count + _joining.Count;
+
+    public IReadOnlyList<ActiveRequest> Rows => _rows;
+
+    public IReadOnlyList<ActiveRequest> Joining => _joining;
+
+    public long Repacks { get; private set; }
+
+    /// <summary>The block's rows × capacity, for tests and profiling.</summary>
+    internal (int Rows, int Capacity) BlockShape => _block is null ? (0, 0) : (_block.Rows, _block.Capacity);
+
+    public void Join(ActiveRequest request) => _joining.Add(request);
+
+    public void Leave(ActiveRequest request)
+    {
+        if (_joining.Remove(request))
+        {
+            return;
+        }
+
+        var row = _rows.IndexOf(request);
+        if (row < 0)
+        {
+            return;
+        }
+
+        var block = _block!;
+        var handle = request.Handle;
+        var valid = handle.CachedTokenCount;
+        var own = _memory.Allocate(1, SharedBufferKvStrategy.CapacityFor(valid + LeaveHeadroom, _runner.Manifest.ContextLength));
+        _memory.Copy(block, row, 0, own, 0, 0, valid);
+        handle.SetBlock(own);
+        var last = _rows.Count - 1;
+        if (row != last)
+        {
+            _memory.Copy(block, last, 0, block, row, 0, _rows[last].Handle.CachedTokenCount);
+            _rows[row] = _rows[last];
+        }
+
+        _rows.RemoveAt(last);
+        Repacks++;
+        if (Count == 0)
+        {
+            DisposeBlock();
+        }
+    }
+
+    public IStepLogits Step()
+    {
+        if (_joining.Count > 0)
+        {
+            Admit();
+        }
+
+        var batch = _rows.Count;
+        var longest = 0;
+        foreach (var row in _rows)
+        {
+            longest = Math.Max(longest, row.Handle.CachedTokenCount);
+        }
+
+        var total = longest + 1;
+        EnsureBlock(batch, total);
+        EnsureCapacity(batch, total);
+        for (var r = 0; r < batch; r++)
+        {
+            var row = _rows[r];
+            var length = row.Handle.CachedTokenCount;
+            _ids[r] = row.PendingToken;
+            _positions[r] = length;
+            var mask = _mask.AsSpan(r * total, total);
+            mask[..(length + 1)].Fill(1);
+            mask[(length + 1)..].Clear();
+        }
+
+        using var ids = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _ids.AsMemory(0, batch), [batch, 1]);
+        using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, batch), [batch, 1]);
+        using var attention = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, batch * total), [batch, total]);
+        _runner.ForwardInPlace(ids, attention, positions, _block!.Views(batch), _logits.For(batch, 1));
+        foreach (var row in _rows)
+        {
+            row.Handle.TokenList.Add(row.PendingToken);
+        }
+
+        return _logits;
+    }
+
+    /// <summary>Moves the joiners' KV from their handles' blocks into the rows after the current ones.</summary>
+    private void Admit()
+    {
+        var rows = _rows.Count + _joining.Count;
+        var longest = 0;
+        foreach (var row in _rows)
+        {
+            longest = Math.Max(longest, row.Handle.CachedTokenCount);
+        }
+
+        foreach (var joiner in _joining)
+        {
+            longest = Math.Max(longest, joiner.Handle.CachedTokenCount);
+        }
+
+        EnsureBlock(rows, longest + 1);
+        foreach (var joiner in _joining)
+        {
+            var handle = joiner.Handle;
+            _memory.Copy(handle.Block!, 0, 0, _block!, _rows.Count, 0, handle.CachedTokenCount);
+            // The KV now lives in the batch; the handle's own copy would be a hidden duplicate.
+            handle.SetBlock(null);
+            _rows.Add(joiner);
+        }
+
+        _joining.Clear();
+        Repacks++;
+    }
+
+    /// <summary>Grows the block (moving the current rows) when it has too few rows or too little capacity.</summary>
+    private void EnsureBlock(int rows, int capacity)
+    {
+        if (_block is { } current && current.Rows >= rows && current.Capacity >= capacity)
+        {
+            return;
+        }
+
+        var context = _runner.Manifest.ContextLength;
+        var newRows = Math.Max(rows, Math.Min(_maxRows, Math.Max(4, (_block?.Rows ?? 0) * 2)));
+        var newCapacity = Math.Max(_block?.Capacity ?? 0,
+            Math.Min(context, (capacity + Headroom + SharedBufferKvStrategy.Granularity - 1) / SharedBufferKvStrategy.Granularity * SharedBufferKvStrategy.Granularity));
+        if (newCapacity < capacity)
+        {
+            throw new InvalidOperationException($"a decode row needs {capacity} positions; the model's context is {context}");
+        }
+
+        var grown = _memory.Allocate(newRows, newCapacity);
+        if (_block is { } old)
+        {
+            for (var r = 0; r < _rows.Count; r++)
+            {
+                _memory.Copy(old, r, 0, grown, r, 0, _rows[r].Handle.CachedTokenCount);
+            }
+
+            old.Dispose();
+        }
+
+        _block = grown;
+    }
+
+    private void EnsureCapacity(int batch, int total)
+    {
+        if (_ids.Length < batch)
+        {
+            _ids = new long[Math.Max(batch, _ids.Length * 2)];
+            _positions = new long[_ids.Length];
+        }
+
+        if (_mask.Length < batch * total)
+        {
+            _mask = new long[Math.Max(batch * total, _mask.Length * 2)];
+        }
+    }
+
+    private void DisposeBlock()
+    {
+        _block?.Dispose();
+        _block = null;
+    }
+
+    public void Reset()
+    {
+        DisposeBlock();
+        _rows.Clear();
+        _joining.Clear();
+    }
+
+    public void Dispose()
+    {
+        DisposeBlock();
+        _logits.Release();
+    }
+}

@@ -1,0 +1,105 @@
+using AutoGlm.Orleans.Inference.KvCache;
+using AutoGlm.Orleans.Inference.Runtime;
+using Microsoft.ML.OnnxRuntime;
+
+namespace AutoGlm.Orleans.Inference.Scheduling;
+
+/// <summary>
+/// The shared-buffer layout (GroupQueryAttention with past_present_share_buffer): a sequence's KV lives in a
+/// one-row <see cref="KvBlock"/> with room to grow, on the model's device; a prefill chunk is written into it in
+/// place, and a truncation only shortens the valid length (positions past it are overwritten before they are
+/// read). Nothing is copied per step; KV moves only when a row joins or leaves the decode batch.
+/// </summary>
+internal sealed class SharedBufferKvStrategy : IKvStrategy
+{
+    /// <summary>Capacities are rounded up to this many tokens, so a block is not re-allocated for every turn.</summary>
+    internal const int Granularity = 64;
+
+    private readonly ModelRunner _runner;
+    private readonly KvMemory _memory;
+    private readonly SharedBufferDecodeBatch _batch;
+    private readonly HostLogits _logits;
+    private long[] _ids = new long[256];
+    private long[] _positions = new long[256];
+    private long[] _mask = new long[1024];
+
+    public SharedBufferKvStrategy(ModelRunner runner, KvMemory memory, int maxBatchSize)
+    {
+        _runner = runner;
+        _memory = memory;
+        _batch = new SharedBufferDecodeBatch(runner, memory, maxBatchSize);
+        _logits = new HostLogits(runner.Manifest.VocabSize, runner.Manifest.LogitsMode == "last");
+    }
+
+    public IDecodeBatch Batch => _batch;
+
+    public KvTraffic Traffic => new(_memory.DeviceName, _memory.BytesCopied, _memory.BytesAllocated);
+
+    public IStepLogits Prefill(KvCacheHandle handle, ReadOnlySpan<int> chunk, int promptLength)
+    {
+        var past = handle.CachedTokenCount;
+        var total = past + chunk.Length;
+        var block = EnsureBlock(handle, total, promptLength);
+        EnsureCapacity(chunk.Length, total);
+        for (var j = 0; j < chunk.Length; j++)
+        {
+            _ids[j] = chunk[j];
+            _positions[j] = past + j;
+        }
+
+        _mask.AsSpan(0, total).Fill(1);
+        using var ids = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _ids.AsMemory(0, chunk.Length), [1, chunk.Length]);
+        using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, chunk.Length), [1, chunk.Length]);
+        using var mask = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, total), [1, total]);
+        _runner.ForwardInPlace(ids, mask, positions, block.Views(1), _logits.For(1, chunk.Length));
+        return _logits;
+    }
+
+    public void Truncate(KvCacheHandle handle, int keep)
+    {
+        // The kept prefix is already in place; the caller shortens the token list, which is the valid length.
+    }
+
+    /// <summary>The handle's block, grown (valid prefix moved on the device) when it cannot hold <paramref name="total"/>.</summary>
+    private KvBlock EnsureBlock(KvCacheHandle handle, int total, int promptLength)
+    {
+        if (handle.Block is { } block && block.Capacity >= total)
+        {
+            return block;
+        }
+
+        var capacity = CapacityFor(Math.Max(total, promptLength), _runner.Manifest.ContextLength);
+        var grown = _memory.Allocate(1, capacity);
+        if (handle.Block is { } old)
+        {
+            _memory.Copy(old, 0, 0, grown, 0, 0, handle.CachedTokenCount);
+        }
+
+        handle.SetBlock(grown);
+        return grown;
+    }
+
+    internal static int CapacityFor(int tokens, int contextLength) =>
+        Math.Min(contextLength, (tokens + Granularity - 1) / Granularity * Granularity);
+
+    private void EnsureCapacity(int chunk, int total)
+    {
+        if (_ids.Length < chunk)
+        {
+            _ids = new long[Math.Max(chunk, _ids.Length * 2)];
+            _positions = new long[_ids.Length];
+        }
+
+        if (_mask.Length < total)
+        {
+            _mask = new long[Math.Max(total, _mask.Length * 2)];
+        }
+    }
+
+    public void Dispose()
+    {
+        _batch.Dispose();
+        _logits.Release();
+        _memory.Dispose();
+    }
+}
