@@ -1,5 +1,6 @@
-"""Exports the trained checkpoint to models/tiny-chat in the Hugging Face Optimum decoder layout, and writes
-the manifest (model.json), reference outputs for the .NET tests (reference.json) and the model's README."""
+"""Exports the trained checkpoint to models/tiny-chat in the Hugging Face Optimum decoder layout, adds the
+shared-buffer GroupQueryAttention graph of the same weights (gqa.py), and writes the manifest (model.json),
+reference outputs for the .NET tests (reference.json) and the model's README."""
 import argparse
 import json
 import os
@@ -9,6 +10,7 @@ import torch
 
 import bpe
 import chat_template
+import gqa
 from gpt2 import GPT2, Config, OnnxDecoder, attention_allowed
 
 OPSET = 17
@@ -175,7 +177,8 @@ def manifest(cfg, summary):
     }
 
 
-def write_readme(path, cfg, summary, size_bytes, transcripts):
+def write_readme(path, cfg, summary, sizes, transcripts):
+    mib = {name: f"{size / 2**20:.2f} MiB" for name, size in sizes.items()}
     lines = [
         "# tiny-chat",
         "",
@@ -191,7 +194,11 @@ def write_readme(path, cfg, summary, size_bytes, transcripts):
         "| tokenizer | r50k_base (GPT-2's BPE, 50,257 tokens; `<|endoftext|>` = 50256) |",
         "| chat template | `tiny-chat`: `<|system|>\\n…\\n`, `<|user|>\\n…\\n`, `<|assistant|>\\n…<|endoftext|>` |",
         "| end of turn | token 50256 (`<|endoftext|>`) |",
-        f"| ONNX | opset {OPSET}, float32, {size_bytes / 2**20:.1f} MiB, Optimum decoder layout, last-position logits |",
+        f"| ONNX | opset {OPSET} + com.microsoft 1, float32, last-position logits; two graphs of the same weights: "
+        f"`model.onnx` (GroupQueryAttention, shared past/present buffer, {mib[gqa.GQA]}) and `model.optimum.onnx` "
+        f"(Optimum decoder layout, {mib[gqa.OPTIMUM]}) |",
+        f"| weights | `model.weights`: {sizes[gqa.WEIGHTS] / 2**20:.1f} MiB of ONNX external data, stored once for both "
+        "graphs |",
         f"| training | {summary['steps']} steps × {summary['args']['batch_size']} × {summary['args']['seq_len']} "
         f"tokens = {summary['train_tokens']:,} tokens, seed {summary['args']['seed']}, "
         f"{summary['minutes']:.0f} min on 2 CPU cores |",
@@ -209,11 +216,39 @@ def write_readme(path, cfg, summary, size_bytes, transcripts):
         "",
         "The model weights are released with the repository under its licence.",
         "",
-        "## Interface (Optimum layout)",
+        "## Interface",
         "",
-        "Inputs: `input_ids` [B,S] int64, `attention_mask` [B,P+S] int64, `position_ids` [B,S] int64,",
-        "`past_key_values.{i}.key/.value` [B,H,P,Dh] float32 (P = 0 for the first step).",
-        "Outputs: `logits` [B,1,V] (last position only), `present.{i}.key/.value` [B,H,P+S,Dh].",
+        "Two graphs of the same weights (`model.weights`), with the same tensor names: `input_ids` [B,S] int64,",
+        "`attention_mask` [B,T] int64, `position_ids` [B,S] int64 and each layer's `past_key_values.{i}.key/.value`",
+        "float32 in, `logits` [B,1,V] (last position only) and `present.{i}.key/.value` out. They differ in what the",
+        "KV tensors are.",
+        "",
+        "### `model.onnx`: GroupQueryAttention over a shared buffer (the default)",
+        "",
+        "`model.json`: `\"onnx_file\": \"model.onnx\"`, `\"past_present_share_buffer\": true`. Each layer's attention is",
+        "ONNX Runtime's contrib op `com.microsoft::GroupQueryAttention`, packed QKV, no rotary: the layout ONNX Runtime",
+        "GenAI runs with `search.past_present_share_buffer: true`. In float32 only the CPU kernel runs it: ONNX",
+        "Runtime 1.31's CUDA kernel is registered for float16 and bfloat16 alone, so a CUDA session would place these",
+        "nodes on the CPU.",
+        "",
+        "- `past_key_values.{i}.key/.value` are [B,H,Cap,Dh] buffers allocated once. Bind the same OrtValue as",
+        "  `past_key_values.{i}.key` and as `present.{i}.key` (and likewise `.value`) through one `OrtIoBinding`:",
+        "  GroupQueryAttention writes the new tokens' K/V into it in place, and no step copies the cache.",
+        "- Rows are right-padded. Row b holds L_b cached tokens at positions [0, L_b); its S new tokens go at L_b.",
+        "  Its `attention_mask` row has ones at the first L_b + S positions and zeros after; `position_ids` are",
+        "  L_b, L_b + 1, …. The graph takes `seqlens_k[b] = sum(attention_mask[b]) - 1` and",
+        "  `total_sequence_length` = T, the mask's width (the longest row's L_b + S). Only the row sums count: left",
+        "  padding is not expressible. Cache positions at or after a row's L_b + S are never read.",
+        "- The present's length is max(T, past buffer length): keep T ≤ Cap, and the present is the bound buffer.",
+        "- GroupQueryAttention's constraints: S > 1 with a non-empty past (chunked prefill, a new turn on a cached",
+        "  conversation) requires B = 1. Decoding steps (S = 1) batch rows of any lengths; a batched first prompt",
+        "  (S = T) needs rows of equal length, since a shorter row's last position (the logits') would be padding.",
+        "",
+        "### `model.optimum.onnx`: the Hugging Face Optimum decoder layout",
+        "",
+        "`model.json`: `variants.optimum` (`\"past_present_share_buffer\": false`). `attention_mask` is [B,P+S],",
+        "`past_key_values.{i}.key/.value` [B,H,P,Dh] (P = 0 for the first step), and each step returns new",
+        "`present.{i}.key/.value` [B,H,P+S,Dh]: the past concatenated with the new tokens' K/V.",
         "Masked scores use float32's minimum (not -inf), so left-padded rows never produce NaN.",
         "",
         "## Greedy samples",
@@ -230,7 +265,9 @@ def write_readme(path, cfg, summary, size_bytes, transcripts):
             lines.append(f"- **{who}:** {m['content']}{suffix}")
         lines.append("")
     lines += ["## Files", "",
-              "- `model.onnx`: the decoder.",
+              "- `model.onnx`: the decoder with GroupQueryAttention (shared past/present buffer); `model.json` names it.",
+              "- `model.optimum.onnx`: the same decoder in the Optimum layout.",
+              "- `model.weights`: both graphs' weights (ONNX external data; tensors under 1 KiB stay inline).",
               "- `model.json`: our manifest (architecture, tokenizer, template, stop tokens, tensor names).",
               "- `reference.json`: prompts, their r50k ids, torch's greedy continuation and last-position logits;",
               "  the .NET tests assert ONNX Runtime reproduces them.", ""]
@@ -251,16 +288,20 @@ def main():
     tokenizer = bpe.R50kTokenizer(args.ranks)
     onnx_path = os.path.join(args.out_dir, "model.onnx")
     export_onnx(model, onnx_path)
-    size = os.path.getsize(onnx_path)
-    print(f"model.onnx: {size / 2**20:.1f} MiB")
+    print(f"model.onnx (Optimum, weights embedded): {os.path.getsize(onnx_path) / 2**20:.1f} MiB")
     with open(os.path.join(args.out_dir, "model.json"), "w", encoding="utf-8") as f:
         json.dump(manifest(model.cfg, summary), f, indent=2)
         f.write("\n")
+    # model.onnx becomes the GroupQueryAttention graph, the Optimum one model.optimum.onnx, the weights model.weights;
+    # model.json then names the GQA graph and lists the Optimum one as a variant.
+    sizes = gqa.convert(args.out_dir)
+    for name, size in sizes.items():
+        print(f"{name}: {size / 2**20:.2f} MiB")
     refs = write_reference(model, tokenizer, os.path.join(args.out_dir, "reference.json"), args.reference_tokens)
     for r in refs:
         print(f"prompt {len(r['prompt_ids'])} tokens -> {r['greedy_text']!r}")
     transcripts = sample_conversations(model, tokenizer)
-    write_readme(os.path.join(args.out_dir, "README.md"), model.cfg, summary, size, transcripts)
+    write_readme(os.path.join(args.out_dir, "README.md"), model.cfg, summary, sizes, transcripts)
     for t in transcripts:
         for m in t:
             print(f"{m['role']}: {m['content']}")
