@@ -5,7 +5,7 @@ namespace AutoGlm.Orleans.Benchmarks.OrtGenAI;
 
 /// <summary>
 /// Writes the genai_config.json ONNX Runtime GenAI needs for one of our model folders, into a temporary folder
-/// next to a link to the model's ONNX file (the model folder itself is never written). The numbers come from our
+/// next to links to the model's ONNX graph and its external weights (the model folder itself is never written). The numbers come from our
 /// model.json; the search options make it generate like the other systems: greedy, and no end of sequence
 /// (min_length = max_length = the context, so every reply runs to the token count the workload asks for).
 /// </summary>
@@ -19,8 +19,17 @@ internal static class GenAiConfig
         var onnxFile = manifest["onnx_file"]!.GetValue<string>();
         var eos = manifest["eos_token_id"]!.GetValue<int>();
 
+        // A GroupQueryAttention graph writes KV in place; GenAI then keeps one max-length buffer per generator,
+        // as our engine keeps one block per sequence.
+        var shareBuffer = manifest["past_present_share_buffer"]?.GetValue<bool>() ?? false;
+
         var folder = Directory.CreateTempSubdirectory("autoglm-ortgenai-");
         File.CreateSymbolicLink(Path.Combine(folder.FullName, onnxFile), Path.GetFullPath(Path.Combine(modelPath, onnxFile)));
+        // ONNX Runtime resolves external weights next to the graph's path, which is the link.
+        foreach (var weights in Directory.EnumerateFiles(modelPath, "*.weights").Concat(Directory.EnumerateFiles(modelPath, "*.data")))
+        {
+            File.CreateSymbolicLink(Path.Combine(folder.FullName, Path.GetFileName(weights)), Path.GetFullPath(weights));
+        }
         var config = new JsonObject
         {
             ["model"] = new JsonObject
@@ -76,9 +85,7 @@ internal static class GenAiConfig
                 ["top_k"] = 1,
                 ["top_p"] = 1.0,
                 ["repetition_penalty"] = 1.0,
-                // Our graph concatenates past and new KV (present = P+S); a shared max-length buffer needs a
-                // GroupQueryAttention export, which this model is not.
-                ["past_present_share_buffer"] = false,
+                ["past_present_share_buffer"] = shareBuffer,
             },
         };
         File.WriteAllText(Path.Combine(folder.FullName, "genai_config.json"),

@@ -48,7 +48,7 @@ internal sealed class OrtGenAiSystem : IChatSystem
                 {
                     // The last generated token is in the sequence but was never run, so it has no KV. GenAI 0.18
                     // then sizes the next forward's present one token too long and ONNX Runtime rejects it
-                    // (past_present_share_buffer false, which our Concat-based graph needs). Its RewindTo only
+                    // (with the Concat graph; the rewind is harmless with a shared buffer). Its RewindTo only
                     // accepts a length below the KV's (held - 1), so rewind two tokens and append them again with
                     // the new turn: one token more computed per turn than an ideal cache, noted in the report.
                     var sequence = generator.GetSequence(0);

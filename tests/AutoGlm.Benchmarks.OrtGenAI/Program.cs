@@ -12,10 +12,11 @@ if (args.Length != 2)
 
 var request = JsonSerializer.Deserialize<ChildRequest>(await File.ReadAllTextAsync(args[0]), ChildJson.Options)
     ?? throw new InvalidDataException("empty request");
+var shareBuffer = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(request.ModelPath, "model.json")))?["past_present_share_buffer"]?.GetValue<bool>() ?? false;
 List<string> notes =
 [
     "ONNX Runtime GenAI 0.18.0 (C# API, CPU), model type 'decoder', greedy, min_length = max_length = context (no end of sequence), "
-    + $"past_present_share_buffer false, intra_op_num_threads {request.IntraOpThreads}",
+    + $"past_present_share_buffer {(shareBuffer ? "true" : "false")}, intra_op_num_threads {request.IntraOpThreads}",
     "one Generator per conversation kept across turns, AppendTokens per turn; C generators on C threads, one shared model: no batching across conversations (not in the 0.18 C# API)",
     "workaround: after a reply, GenAI 0.18 holds no KV for the last generated token and sizes the next AppendTokens one too long "
     + "(ONNX Runtime rejects the present shape); each turn from the second rewinds 2 tokens (RewindTo only accepts lengths below the KV's) "

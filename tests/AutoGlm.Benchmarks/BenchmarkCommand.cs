@@ -10,7 +10,7 @@ internal static class BenchmarkCommand
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--spinning] [--turns N] [--only decode,multiturn]");
+            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--spinning] [--turns N] [--only decode,multiturn] [--layouts shared,optimum]");
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             return args.Length == 0 ? 2 : 0;
         }
@@ -34,6 +34,7 @@ internal static class BenchmarkCommand
         var spinning = false;
         var turns = 10;
         var sections = new HashSet<string> { "decode", "multiturn" };
+        string[] layouts = ["shared", "optimum"];
         for (var i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -45,13 +46,13 @@ internal static class BenchmarkCommand
                 case "--spinning": spinning = true; break;
                 case "--turns": turns = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--only": sections = [.. args[++i].Split(',')]; break;
+                case "--layouts": layouts = args[++i].Split(','); break;
                 default:
                     Console.Error.WriteLine($"unknown option {args[i]}");
                     return 2;
             }
         }
 
-        var bench = new EngineBenchmark(model, threads, quick, spinning);
         var result = new JsonObject
         {
             ["machine"] = new JsonObject
@@ -63,15 +64,27 @@ internal static class BenchmarkCommand
                 ["model"] = Path.GetFileName(model.TrimEnd('/')),
             },
         };
-        if (sections.Contains("decode"))
+        // Each KV layout of the same weights, one after the other in this run: the shared-buffer graph (the
+        // default) and the Optimum Concat graph.
+        var byLayout = new JsonObject();
+        foreach (var layout in layouts)
         {
-            result["decode"] = await bench.DecodeAsync();
+            var bench = new EngineBenchmark(model, layout == "shared" ? null : layout, threads, quick, spinning);
+            var section = new JsonObject();
+            if (sections.Contains("decode"))
+            {
+                section["decode"] = await bench.DecodeAsync();
+            }
+
+            if (sections.Contains("multiturn"))
+            {
+                section["multiturn"] = await bench.MultiTurnAsync(turns);
+            }
+
+            byLayout[layout] = section;
         }
 
-        if (sections.Contains("multiturn"))
-        {
-            result["multiturn"] = await bench.MultiTurnAsync(turns);
-        }
+        result["layouts"] = byLayout;
 
         var text = result.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         Console.WriteLine(text);

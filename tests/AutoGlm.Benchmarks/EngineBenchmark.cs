@@ -11,46 +11,56 @@ namespace AutoGlm.Orleans.Benchmarks;
 
 /// <summary>
 /// Decode throughput of ONNX Runtime alone (raw) vs the same work through the engine's scheduler, and
-/// time to first token per turn of a long conversation with and without prefix reuse.
+/// time to first token per turn of a long conversation with and without prefix reuse. <paramref name="variant"/>
+/// picks the model's graph (null: the folder's default, the shared-buffer graph; "optimum": the Concat graph).
 /// </summary>
-internal sealed class EngineBenchmark(string modelPath, int threads, bool quick, bool spinning)
+internal sealed class EngineBenchmark(string modelPath, string? variant, int threads, bool quick, bool spinning)
 {
-    private const int Context = 512;
+    private readonly int[] _contexts = [512, 1536];
     private readonly int[] _batches = [1, 8, 32];
     private int DecodeSteps => quick ? 16 : 64;
+
+    private string Label => variant ?? "shared";
 
     public async Task<JsonArray> DecodeAsync()
     {
         var rows = new JsonArray();
-        foreach (var batch in _batches)
+        foreach (var context in quick ? _contexts[..1] : _contexts)
         {
-            var raw = RawDecode(batch);
-            var scheduler = await SchedulerDecodeAsync(batch);
-            Console.Error.WriteLine($"decode batch {batch,2} context {Context}: raw {raw,8:F1} tok/s  scheduler {scheduler,8:F1} tok/s  ratio {scheduler / raw:F3}");
-            rows.Add(new JsonObject
+            foreach (var batch in _batches)
             {
-                ["batch"] = batch,
-                ["context"] = Context,
-                ["raw_tokens_per_s"] = Math.Round(raw, 1),
-                ["scheduler_tokens_per_s"] = Math.Round(scheduler, 1),
-                ["ratio"] = Math.Round(scheduler / raw, 3),
-            });
+                var raw = RawDecode(batch, context);
+                var scheduler = await SchedulerDecodeAsync(batch, context);
+                Console.Error.WriteLine($"[{Label}] decode batch {batch,2} context {context}: raw {raw,8:F1} tok/s  scheduler {scheduler,8:F1} tok/s  ratio {scheduler / raw:F3}");
+                rows.Add(Row(batch, context, raw, scheduler));
+            }
         }
 
         return rows;
     }
 
-    /// <summary>ONNX Runtime's forward alone: presents fed back as the next past, nothing else.</summary>
-    private double RawDecode(int batch)
+    private static JsonObject Row(int batch, int context, double raw, double scheduler) => new()
     {
-        var manifest = ModelFolder.Load(modelPath);
+                ["batch"] = batch,
+                ["context"] = context,
+                ["raw_tokens_per_s"] = Math.Round(raw, 1),
+                ["scheduler_tokens_per_s"] = Math.Round(scheduler, 1),
+                ["ratio"] = Math.Round(scheduler / raw, 3),
+    };
+
+    /// <summary>ONNX Runtime's forward alone: the KV fed back as the next past, nothing else.</summary>
+    private double RawDecode(int batch, int context)
+    {
+        var manifest = ModelFolder.Load(modelPath).WithVariant(variant);
         using var runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads, spinning);
         var random = new Random(1);
         var past = new OrtValue[runner.KvTensorCount];
+        // A shared-buffer graph keeps one buffer with room for every step; the Concat graph grows it each step.
+        var length = manifest.PastPresentShareBuffer ? context + DecodeSteps + 8 : context;
         for (var i = 0; i < past.Length; i++)
         {
             past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float,
-                [batch, manifest.NumKeyValueHeads, Context, manifest.HeadDim]);
+                [batch, manifest.NumKeyValueHeads, length, manifest.HeadDim]);
             var span = past[i].GetTensorMutableDataAsSpan<float>();
             for (var j = 0; j < span.Length; j++)
             {
@@ -60,6 +70,8 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick,
 
         var warmup = 3;
         var stopwatch = new Stopwatch();
+        var logits = new float[batch * manifest.VocabSize];
+        using var logitsValue = OrtValue.CreateTensorValueFromMemory(logits, [batch, 1, manifest.VocabSize]);
         for (var step = 0; step < warmup + DecodeSteps; step++)
         {
             if (step == warmup)
@@ -67,7 +79,7 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick,
                 stopwatch.Start();
             }
 
-            var total = Context + step + 1;
+            var total = context + step + 1;
             var ids = new long[batch];
             var positions = new long[batch];
             Array.Fill(ids, 464L);
@@ -77,6 +89,13 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick,
             using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [batch, 1]);
             using var positionValue = OrtValue.CreateTensorValueFromMemory(positions, [batch, 1]);
             using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [batch, total]);
+            if (manifest.PastPresentShareBuffer)
+            {
+                runner.ForwardInPlace(idsValue, maskValue, positionValue, past, logitsValue);
+                _ = logits[^1];
+                continue;
+            }
+
             using var result = runner.Forward(idsValue, maskValue, positionValue, past);
             _ = result.LastLogits(batch - 1)[0];
             foreach (var tensor in past)
@@ -97,21 +116,22 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick,
     }
 
     /// <summary>The same decode work through the engine: <paramref name="batch"/> concurrent requests.</summary>
-    private async Task<double> SchedulerDecodeAsync(int batch)
+    private async Task<double> SchedulerDecodeAsync(int batch, int context)
     {
         using var engine = InferenceEngine.Create(new EngineOptions
         {
             ModelPath = modelPath,
+            ModelVariant = variant,
             IntraOpThreads = threads,
             IntraOpSpinning = spinning,
             MaxBatchSize = Math.Max(batch, 1),
-            MaxTokensPerStep = Math.Max(Context, batch),
+            MaxTokensPerStep = Math.Max(context, batch),
         });
         var random = new Random(2);
         var tasks = new List<Task<List<long>>>();
         for (var r = 0; r < batch; r++)
         {
-            var prompt = new int[Context];
+            var prompt = new int[context];
             for (var i = 0; i < prompt.Length; i++)
             {
                 prompt[i] = random.Next(200, 40000);
@@ -124,7 +144,7 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick,
 
         var stamps = await Task.WhenAll(tasks);
         var stats = engine.GetStats();
-        Console.Error.WriteLine($"  scheduler batch {batch}: {stats.Steps} steps, {stats.Repacks} re-packs, decode forwards {stats.DecodeForwardSeconds * 1000:F0} ms, sampling+streaming {stats.DecodeEmitSeconds * 1000:F0} ms");
+        Console.Error.WriteLine($"  [{Label}] scheduler batch {batch}: {stats.Steps} steps, {stats.Repacks} re-packs, decode forwards {stats.DecodeForwardSeconds * 1000:F0} ms, sampling+streaming {stats.DecodeEmitSeconds * 1000:F0} ms");
         // Steady state: from the moment every row is decoding until the first row finishes.
         var start = stamps.Max(s => s[0]);
         var end = stamps.Min(s => s[^1]);
@@ -154,7 +174,7 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick,
     {
         const int repetitions = 3;
         const int replyTokens = 72;
-        using var engine = InferenceEngine.Create(new EngineOptions { ModelPath = modelPath, IntraOpThreads = threads, IntraOpSpinning = spinning, MaxTokensPerStep = 2048 });
+        using var engine = InferenceEngine.Create(new EngineOptions { ModelPath = modelPath, ModelVariant = variant, IntraOpThreads = threads, IntraOpSpinning = spinning, MaxTokensPerStep = 2048 });
         var reuse = new double[repetitions][];
         var recompute = new double[repetitions][];
         var lastPromptTokens = 0;
@@ -196,7 +216,7 @@ internal sealed class EngineBenchmark(string modelPath, int threads, bool quick,
             var c = Median(recompute.Select(x => x[turn]));
             reuseMedian.Add(Math.Round(r, 2));
             recomputeMedian.Add(Math.Round(c, 2));
-            Console.Error.WriteLine($"turn {turn + 1,2}: ttft reuse {r,7:F2} ms  recompute {c,7:F2} ms  ratio {c / r,5:F1}x");
+            Console.Error.WriteLine($"[{Label}] turn {turn + 1,2}: ttft reuse {r,7:F2} ms  recompute {c,7:F2} ms  ratio {c / r,5:F1}x");
         }
 
         Console.Error.WriteLine($"history at the last turn: {lastPromptTokens} tokens");
