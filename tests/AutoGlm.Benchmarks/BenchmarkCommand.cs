@@ -10,7 +10,7 @@ internal static class BenchmarkCommand
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--spinning] [--turns N] [--only decode,multiturn] [--layouts shared,optimum]");
+            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--spinning] [--turns N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             return args.Length == 0 ? 2 : 0;
         }
@@ -35,6 +35,7 @@ internal static class BenchmarkCommand
         var turns = 10;
         var sections = new HashSet<string> { "decode", "multiturn" };
         string[] layouts = ["shared", "optimum"];
+        var device = AutoGlm.Orleans.Inference.Runtime.ExecutionDevice.Cpu;
         for (var i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -47,6 +48,7 @@ internal static class BenchmarkCommand
                 case "--turns": turns = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--only": sections = [.. args[++i].Split(',')]; break;
                 case "--layouts": layouts = args[++i].Split(','); break;
+                case "--device": device = Enum.Parse<AutoGlm.Orleans.Inference.Runtime.ExecutionDevice>(args[++i], ignoreCase: true); break;
                 default:
                     Console.Error.WriteLine($"unknown option {args[i]}");
                     return 2;
@@ -61,6 +63,7 @@ internal static class BenchmarkCommand
                 ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
                 ["intra_op_threads"] = threads,
                 ["intra_op_spinning"] = spinning,
+                ["device"] = device.ToString(),
                 ["model"] = Path.GetFileName(model.TrimEnd('/')),
             },
         };
@@ -69,7 +72,7 @@ internal static class BenchmarkCommand
         var byLayout = new JsonObject();
         foreach (var layout in layouts)
         {
-            var bench = new EngineBenchmark(model, layout == "shared" ? null : layout, threads, quick, spinning);
+            var bench = new EngineBenchmark(model, layout == "shared" ? null : layout, threads, quick, spinning, device);
             var section = new JsonObject();
             if (sections.Contains("decode"))
             {
