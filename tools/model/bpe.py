@@ -5,8 +5,6 @@ against ids this module produced (models/tiny-chat/reference.json).
 """
 import base64
 
-import regex
-
 # GPT-2's pre-tokenizer pattern (tiktoken's r50k_base).
 PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 ENDOFTEXT = "<|endoftext|>"
@@ -15,6 +13,8 @@ ENDOFTEXT_ID = 50256
 
 class R50kTokenizer:
     def __init__(self, ranks_path):
+        import regex  # only the tokenizer needs it: export.py's export and manifest work without it
+
         self.ranks = {}
         with open(ranks_path, "rb") as f:
             for line in f:

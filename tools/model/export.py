@@ -2,6 +2,7 @@
 shared-buffer GroupQueryAttention graph of the same weights (gqa.py), and writes the manifest (model.json),
 reference outputs for the .NET tests (reference.json) and the model's README."""
 import argparse
+import inspect
 import json
 import os
 
@@ -45,12 +46,15 @@ def export_onnx(model, path):
         dynamic_axes[n] = {0: "batch_size", 2: "past_sequence_length"}
     for n in present_names:
         dynamic_axes[n] = {0: "batch_size", 2: "total_sequence_length"}
+    # The TorchScript exporter: torch >= 2.5 takes `dynamo` (and from 2.9 defaults it to True); 1.13 has no such
+    # argument.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
         torch.onnx.export(wrapper, args, path, opset_version=OPSET,
                           input_names=["input_ids", "attention_mask", "position_ids", *past_names],
                           output_names=["logits", *present_names], dynamic_axes=dynamic_axes,
                           # Folding would store the tied embedding twice (once transposed for the head).
-                          do_constant_folding=False)
+                          do_constant_folding=False, **legacy)
     graph_model = onnx.load(path)
     # The tracer cannot see that h[:, -1:, :] has length 1; say so, so consumers know logits are [B,1,V].
     logits_shape = graph_model.graph.output[0].type.tensor_type.shape
@@ -145,9 +149,10 @@ def sample_conversations(model, tokenizer):
     return transcripts
 
 
-def manifest(cfg, summary):
+def manifest(cfg, summary, name="tiny-chat"):
+    """model.json for a GPT-2 of `cfg` (r50k_base, tiny-chat template); `summary` None for an untrained model."""
     return {
-        "name": "tiny-chat",
+        "name": name,
         "architecture": "gpt2",
         "num_layers": cfg.n_layer,
         "num_attention_heads": cfg.n_head,
@@ -172,8 +177,8 @@ def manifest(cfg, summary):
                     "present_value": "present.{layer}.value"},
         "kv_layout": "batch_heads_sequence_headdim",
         "logits_mode": "last",
-        "training": {"steps": summary["steps"], "train_tokens": summary["train_tokens"],
-                     "validation_loss": round(summary["val_loss"], 4)},
+        "training": None if summary is None else {"steps": summary["steps"], "train_tokens": summary["train_tokens"],
+                                                  "validation_loss": round(summary["val_loss"], 4)},
     }
 
 

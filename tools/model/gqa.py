@@ -16,6 +16,13 @@ and leaves in it:
 Builds the graph with onnx.helper only (no torch). Run with Debian's python3 (python3-onnx, python3-numpy):
     /usr/bin/python3 gqa.py ../../models/tiny-chat
 Running it again on a converted folder rebuilds everything from model.optimum.onnx.
+
+--dtype float16 writes both graphs in float16 (ONNX Runtime's CUDA GroupQueryAttention kernel has no float32
+one): float16 weights in the output's own model.weights, float16 activations and past/present tensors
+("dtype": "float16" in model.json, which the engine allocates the KV cache in), int64 ids/mask/positions, and logits
+Cast to float32 so the host reads [B,1,V] float32 whatever the dtype. --out-dir writes the converted folder
+elsewhere; a converted folder (model.optimum.onnx) is never rewritten in place in another dtype:
+    /usr/bin/python3 gqa.py ../../models/tiny-chat --dtype float16 --out-dir /tmp/tiny-chat-fp16
 """
 import argparse
 import json
@@ -30,6 +37,7 @@ OPTIMUM = "model.optimum.onnx"
 GQA = "model.onnx"
 OPSET = 17
 MS_DOMAIN = "com.microsoft"
+DTYPES = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
 
 
 def _has_gqa(model):
@@ -46,11 +54,58 @@ def _load_source(model_dir):
     model = onnx.load(path)  # resolves external data, leaving every tensor's bytes in raw_data
     if _has_gqa(model):
         raise ValueError(f"{path}: already a GroupQueryAttention graph; no Optimum source to convert")
-    return model
+    return model, path
 
 
 def _tensor_bytes(tensor):
     return numpy_helper.to_array(tensor).tobytes()
+
+
+def _float_type(model):
+    """The element type of the model's weights (that of the token embedding)."""
+    return next(t.data_type for t in model.graph.initializer if t.name == "model.wte.weight")
+
+
+def to_float16(model, keep_float32=("logits",)):
+    """Rewrites `model` (in place, and returns it) to compute in float16: float32 initializers and tensor
+    attributes (Constant values, clamped to float16's finite range, so float32's minimum as a mask value becomes
+    -65504) become float16, Casts to float32 cast to float16, float32 graph inputs and outputs become float16; each
+    output named in `keep_float32` stays float32 through a final Cast. Initializers must hold their data (no
+    external-data references) unless already float16."""
+    graph = model.graph
+    info = np.finfo(np.float16)
+
+    def half(tensor):
+        if tensor.data_location == TensorProto.EXTERNAL:
+            raise ValueError(f"{tensor.name}: float32 external data; load the model with its weights to convert it")
+        values = np.clip(numpy_helper.to_array(tensor), info.min, info.max).astype(np.float16)
+        return numpy_helper.from_array(values, tensor.name)
+
+    for tensor in graph.initializer:
+        if tensor.data_type == TensorProto.FLOAT:
+            tensor.CopyFrom(half(tensor))
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+                raise ValueError(f"{node.name}: subgraphs are not converted")
+            if a.type == onnx.AttributeProto.TENSOR and a.t.data_type == TensorProto.FLOAT:
+                a.t.CopyFrom(half(a.t))
+            if node.op_type == "Cast" and a.name == "to" and a.i == TensorProto.FLOAT:
+                a.i = TensorProto.FLOAT16
+            if a.type in (onnx.AttributeProto.FLOAT, onnx.AttributeProto.FLOATS) and node.op_type == "Constant":
+                raise ValueError(f"{node.name}: Constant value_float(s) is not converted")
+    for value in list(graph.input) + list(graph.output):
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT and value.name not in keep_float32:
+            value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    del graph.value_info[:]  # intermediate types change; ONNX Runtime infers them again
+
+    for name in keep_float32:
+        half_name = f"{name}_float16"
+        for node in graph.node:
+            node.output[:] = [half_name if o == name else o for o in node.output]
+            node.input[:] = [half_name if i == name else i for i in node.input]
+        graph.node.append(helper.make_node("Cast", [half_name], [name], name=f"/{name}/Cast", to=TensorProto.FLOAT))
+    return model
 
 
 def _layer_norm_epsilon(model):
@@ -162,19 +217,30 @@ def build_gqa_graph(cfg, initializers, epsilon):
     return model
 
 
-def convert(model_dir):
-    """Writes model.weights, model.optimum.onnx and the GQA model.onnx into model_dir and updates model.json.
-    Returns the three files' sizes in bytes."""
-    manifest_path = os.path.join(model_dir, "model.json")
-    with open(manifest_path, encoding="utf-8") as f:
+def convert(model_dir, out_dir=None, dtype="float32"):
+    """Writes model.weights, model.optimum.onnx and the GQA model.onnx into out_dir (default: model_dir), both graphs
+    in `dtype`, and model.json (model_dir's, updated). Returns the three files' sizes in bytes."""
+    out_dir = model_dir if out_dir is None else out_dir
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    with open(os.path.join(model_dir, "model.json"), encoding="utf-8") as f:
         cfg = json.load(f)
 
-    source = _load_source(model_dir)
-    original = {t.name: _tensor_bytes(t) for t in source.graph.initializer}
+    source, source_path = _load_source(model_dir)
     epsilon = _layer_norm_epsilon(source)
+    if _float_type(source) != DTYPES[dtype]:
+        if _float_type(source) != TensorProto.FLOAT:
+            raise ValueError(f"{source_path}: weights are not float32; only float32 converts to {dtype}")
+        in_place = os.path.exists(out_dir) and os.path.samefile(model_dir, out_dir)
+        if in_place and os.path.basename(source_path) == OPTIMUM:
+            raise ValueError(f"{model_dir} is a converted float32 folder; write the {dtype} model with --out-dir")
+        to_float16(source)
+    original = {t.name: _tensor_bytes(t) for t in source.graph.initializer}
 
     # 1. The Optimum graph, its weights moved out to model.weights (onnx appends to an existing file: start fresh).
-    weights_path, optimum_path, gqa_path = (os.path.join(model_dir, n) for n in (WEIGHTS, OPTIMUM, GQA))
+    os.makedirs(out_dir, exist_ok=True)
+    manifest_path = os.path.join(out_dir, "model.json")
+    weights_path, optimum_path, gqa_path = (os.path.join(out_dir, n) for n in (WEIGHTS, OPTIMUM, GQA))
     if os.path.exists(weights_path):
         os.remove(weights_path)
     onnx.save_model(source, optimum_path, save_as_external_data=True, all_tensors_to_one_file=True,
@@ -184,11 +250,16 @@ def convert(model_dir):
     #    included. Serialized directly so that nothing can write tensor data a second time.
     optimum = onnx.load(optimum_path, load_external_data=False)
     gqa = build_gqa_graph(cfg, optimum.graph.initializer, epsilon)
+    if dtype == "float16":
+        to_float16(gqa)  # the weights are float16 already; this converts the graph's own constants and its I/O
     with open(gqa_path, "wb") as f:
         f.write(gqa.SerializeToString())
 
     onnx.checker.check_model(optimum_path)
     onnx.checker.check_model(gqa_path)
+    if dtype == "float16":
+        # No float32 left where float16 meets it (checked on the Optimum graph: onnx has no schema for GQA's op).
+        onnx.shape_inference.infer_shapes(optimum, check_type=True, strict_mode=True)
 
     # 3. Both graphs read back exactly the bytes the source model embedded.
     for path in (optimum_path, gqa_path):
@@ -200,6 +271,7 @@ def convert(model_dir):
     if os.path.getsize(weights_path) != external:
         raise AssertionError(f"{weights_path}: {os.path.getsize(weights_path)} bytes, expected {external}")
 
+    cfg["dtype"] = dtype
     cfg["onnx_file"] = GQA
     cfg["past_present_share_buffer"] = True
     cfg["variants"] = {"optimum": {"onnx_file": OPTIMUM, "past_present_share_buffer": False}}
@@ -207,14 +279,17 @@ def convert(model_dir):
         json.dump(cfg, f, indent=2)
         f.write("\n")
 
-    return {name: os.path.getsize(os.path.join(model_dir, name)) for name in (GQA, OPTIMUM, WEIGHTS)}
+    return {name: os.path.getsize(os.path.join(out_dir, name)) for name in (GQA, OPTIMUM, WEIGHTS)}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("model_dir", nargs="?", default="../../models/tiny-chat")
+    p.add_argument("--out-dir", help="write the converted folder here instead of into model_dir")
+    p.add_argument("--dtype", choices=list(DTYPES), default="float32",
+                   help="weights, activations and KV cache (logits are float32 either way)")
     args = p.parse_args()
-    for name, size in convert(args.model_dir).items():
+    for name, size in convert(args.model_dir, args.out_dir, args.dtype).items():
         print(f"{name}: {size:,} bytes ({size / 2**20:.2f} MiB)")
 
 
