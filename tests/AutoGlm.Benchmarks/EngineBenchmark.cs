@@ -60,12 +60,20 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
         var length = manifest.PastPresentShareBuffer ? context + DecodeSteps + 8 : context;
         for (var i = 0; i < past.Length; i++)
         {
-            past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float,
+            past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, manifest.KvElementType,
                 [batch, manifest.NumKeyValueHeads, length, manifest.HeadDim]);
-            var span = past[i].GetTensorMutableDataAsSpan<float>();
-            for (var j = 0; j < span.Length; j++)
+            if (manifest.KvElementType == TensorElementType.Float)
             {
-                span[j] = (float)(random.NextDouble() - 0.5);
+                var span = past[i].GetTensorMutableDataAsSpan<float>();
+                for (var j = 0; j < span.Length; j++)
+                {
+                    span[j] = (float)(random.NextDouble() - 0.5);
+                }
+            }
+            else
+            {
+                // float16 KV: zeros are finite, and attention's cost does not depend on the values.
+                past[i].GetTensorMutableRawData().Clear();
             }
         }
 

@@ -4,13 +4,16 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace AutoGlm.Orleans.Inference.KvCache;
 
 /// <summary>
-/// The [B, H, T, Dh] float layout of one key or value tensor, and the copies the cache needs between such
-/// tensors: a (row, position range) of one into a (row, position) of another, head by head.
+/// The [B, H, T, Dh] layout of one key or value tensor (float32 or float16 elements), and the copies the cache
+/// needs between such tensors: a (row, position range) of one into a (row, position) of another, head by head.
 /// </summary>
-internal readonly record struct KvLayout(int Heads, int HeadDim)
+internal readonly record struct KvLayout(int Heads, int HeadDim, TensorElementType ElementType, int ElementSize)
 {
+    public static KvLayout For(Models.ModelManifest manifest) =>
+        new(manifest.NumKeyValueHeads, manifest.HeadDim, manifest.KvElementType, manifest.ElementSize);
+
     public OrtValue Allocate(int batch, int length) =>
-        OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float,
+        OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, ElementType,
             [batch, Heads, length, HeadDim]);
 
     public static int LengthOf(OrtValue tensor) => (int)tensor.GetTensorTypeAndShape().Shape[2];
@@ -39,15 +42,15 @@ internal readonly record struct KvLayout(int Heads, int HeadDim)
             return;
         }
 
-        var src = source.GetTensorDataAsSpan<float>();
-        var dst = destination.GetTensorMutableDataAsSpan<float>();
+        var src = source.GetTensorMutableRawData();
+        var dst = destination.GetTensorMutableRawData();
         var srcLength = LengthOf(source);
         var dstLength = LengthOf(destination);
-        var block = count * HeadDim;
+        var block = count * HeadDim * ElementSize;
         for (var h = 0; h < Heads; h++)
         {
-            var s = ((srcRow * Heads + h) * srcLength + srcStart) * HeadDim;
-            var d = ((dstRow * Heads + h) * dstLength + dstStart) * HeadDim;
+            var s = ((srcRow * Heads + h) * srcLength + srcStart) * HeadDim * ElementSize;
+            var d = ((dstRow * Heads + h) * dstLength + dstStart) * HeadDim * ElementSize;
             src.Slice(s, block).CopyTo(dst.Slice(d, block));
         }
     }
@@ -60,11 +63,11 @@ internal readonly record struct KvLayout(int Heads, int HeadDim)
             return;
         }
 
-        var dst = destination.GetTensorMutableDataAsSpan<float>();
+        var dst = destination.GetTensorMutableRawData();
         var length = LengthOf(destination);
         for (var h = 0; h < Heads; h++)
         {
-            dst.Slice(((row * Heads + h) * length + start) * HeadDim, count * HeadDim).Clear();
+            dst.Slice(((row * Heads + h) * length + start) * HeadDim * ElementSize, count * HeadDim * ElementSize).Clear();
         }
     }
 }

@@ -23,13 +23,7 @@ internal abstract class KvMemory : IDisposable
     protected KvMemory(OrtAllocator allocator, ModelManifest manifest)
     {
         _allocator = allocator;
-        _elementType = manifest.Dtype switch
-        {
-            "float32" => TensorElementType.Float,
-            "float16" => TensorElementType.Float16,
-            "bfloat16" => TensorElementType.BFloat16,
-            _ => throw new InvalidDataException($"model {manifest.Name}: unsupported dtype '{manifest.Dtype}'"),
-        };
+        _elementType = manifest.KvElementType;
         _elementSize = manifest.ElementSize;
         _tensorCount = 2 * manifest.NumLayers;
         _heads = manifest.NumKeyValueHeads;

@@ -90,6 +90,17 @@ public sealed record ModelManifest
         return [.. names];
     }
 
+    /// <summary>The KV tensors' element type, from <see cref="Dtype"/>.</summary>
+    [JsonIgnore]
+    public Microsoft.ML.OnnxRuntime.Tensors.TensorElementType KvElementType => Dtype switch
+    {
+        "float32" => Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float,
+        "float16" => Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16,
+        "bfloat16" => Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.BFloat16,
+        _ => throw new InvalidDataException($"model {Name}: unsupported dtype '{Dtype}'"),
+    };
+
+    [JsonIgnore]
     public int ElementSize => Dtype switch
     {
         "float32" => 4,

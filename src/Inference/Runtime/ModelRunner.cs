@@ -131,7 +131,7 @@ public sealed class ModelRunner : IDisposable
         var past = new OrtValue[KvTensorCount];
         for (var i = 0; i < past.Length; i++)
         {
-            past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, shape);
+            past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, Manifest.KvElementType, shape);
         }
 
         return past;

@@ -29,7 +29,7 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
     public ConcatDecodeBatch(ModelRunner runner)
     {
         _runner = runner;
-        _layout = new KvLayout(runner.Manifest.NumKeyValueHeads, runner.Manifest.HeadDim);
+        _layout = KvLayout.For(runner.Manifest);
     }
 
     /// <summary>Rows in the next step, joiners included.</summary>

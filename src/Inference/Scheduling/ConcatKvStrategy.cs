@@ -20,7 +20,7 @@ internal sealed class ConcatKvStrategy : IKvStrategy
     public ConcatKvStrategy(ModelRunner runner)
     {
         _runner = runner;
-        _layout = new KvLayout(runner.Manifest.NumKeyValueHeads, runner.Manifest.HeadDim);
+        _layout = KvLayout.For(runner.Manifest);
         _batch = new ConcatDecodeBatch(runner);
     }
 

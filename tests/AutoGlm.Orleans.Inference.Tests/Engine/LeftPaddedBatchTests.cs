@@ -18,7 +18,7 @@ public sealed class LeftPaddedBatchTests
         // Left padding is the Concat graph's batch layout; the shared-buffer graph right-pads (its own tests).
         var manifest = ModelFolder.Load(RepositoryPaths.DefaultModel).WithVariant("optimum");
         using var runner = new ModelRunner(RepositoryPaths.DefaultModel, manifest, ExecutionDevice.Cpu, 2);
-        var layout = new KvLayout(manifest.NumKeyValueHeads, manifest.HeadDim);
+        var layout = KvLayout.For(manifest);
         var reference = ReferenceFile.Load(RepositoryPaths.DefaultModel);
         var prompts = reference.References.Select(r => r.PromptIds).ToArray();
         const int next = 464;
