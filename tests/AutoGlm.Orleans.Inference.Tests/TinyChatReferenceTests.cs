@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using AutoGlm.Orleans.Inference.Models;
 using AutoGlm.Orleans.Inference.Tests.Support;
 using AutoGlm.Orleans.Inference.Tokenization;
@@ -99,7 +100,7 @@ public sealed class TinyChatReferenceTests : IClassFixture<TinyChatReferenceTest
         var logits = decoder.Step(r.PromptIds);
         while (generated.Count < r.GreedyIds.Length)
         {
-            var next = ArgMax(logits);
+            var next = TensorPrimitives.IndexOfMax(logits);
             generated.Add(next);
             logits = decoder.Step([next]);
         }
@@ -126,20 +127,6 @@ public sealed class TinyChatReferenceTests : IClassFixture<TinyChatReferenceTest
         {
             Assert.True(MathF.Abs(expected[i] - actual[i]) <= 1e-4f, $"logit {i}: {expected[i]} vs {actual[i]}");
         }
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        var best = 0;
-        for (var i = 1; i < values.Length; i++)
-        {
-            if (values[i] > values[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
     }
 
     public sealed class ModelFixture : IDisposable

@@ -121,15 +121,19 @@ public sealed class InferenceEngine : IDisposable
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) =>
         [.. Tokenizer.EncodeToIds(ChatTemplate.Render(messages, addGenerationPrompt: true))];
 
-    public EngineStats GetStats() => new(_scheduler.Waiting, _scheduler.Running, _scheduler.Steps, _scheduler.Repacks, Pool.Snapshot())
+    public EngineStats GetStats()
     {
-        DecodeForwardSeconds = (double)_scheduler.DecodeForwardTicks / System.Diagnostics.Stopwatch.Frequency,
-        DecodeEmitSeconds = (double)_scheduler.DecodeEmitTicks / System.Diagnostics.Stopwatch.Frequency,
-        KvDevice = _scheduler.KvTraffic.Device,
-        KvBytesCopied = _scheduler.KvTraffic.BytesCopied,
-        KvBytesAllocated = _scheduler.KvTraffic.BytesAllocated,
-        SharedKvBuffers = Manifest.PastPresentShareBuffer,
-    };
+        var traffic = _scheduler.KvTraffic;
+        return new(_scheduler.Waiting, _scheduler.Running, _scheduler.Steps, _scheduler.Repacks, Pool.Snapshot())
+        {
+            DecodeForwardSeconds = (double)_scheduler.DecodeForwardTicks / System.Diagnostics.Stopwatch.Frequency,
+            DecodeEmitSeconds = (double)_scheduler.DecodeEmitTicks / System.Diagnostics.Stopwatch.Frequency,
+            KvDevice = traffic.Device,
+            KvBytesCopied = traffic.BytesCopied,
+            KvBytesAllocated = traffic.BytesAllocated,
+            SharedKvBuffers = Manifest.PastPresentShareBuffer,
+        };
+    }
 
     private int[] Validate(GenerationRequest request)
     {

@@ -22,9 +22,7 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
     private OrtValue[]? _past;
     private int _pastLength;
     private bool _dirty;
-    private long[] _ids = new long[64];
-    private long[] _positions = new long[64];
-    private long[] _mask = new long[4096];
+    private readonly StepInputs _inputs = new();
 
     public ConcatDecodeBatch(ModelRunner runner)
     {
@@ -87,21 +85,21 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
 
         var batch = _rows.Count;
         var total = _pastLength + 1;
-        EnsureCapacity(batch, total);
+        _inputs.Reserve(batch, 1, total);
+        var ids = _inputs.Ids;
+        var positions = _inputs.Positions;
         for (var r = 0; r < batch; r++)
         {
             var row = _rows[r];
-            _ids[r] = row.PendingToken;
-            _positions[r] = row.Handle.CachedTokenCount;
-            var mask = _mask.AsSpan(r * total, total);
+            ids[r] = row.PendingToken;
+            positions[r] = row.Handle.CachedTokenCount;
+            var mask = _inputs.Mask.Slice(r * total, total);
             mask[.._padding[r]].Clear();
             mask[_padding[r]..].Fill(1);
         }
 
-        using var ids = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _ids.AsMemory(0, batch), [batch, 1]);
-        using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, batch), [batch, 1]);
-        using var attention = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, batch * total), [batch, total]);
-        var result = _runner.Forward(ids, attention, positions, _past!);
+        using var inputs = _inputs.Values();
+        var result = _runner.Forward(inputs.InputIds, inputs.AttentionMask, inputs.PositionIds, _past!);
 
         // The presents become the past; the old past dies only now that the run has used it.
         DisposePast();
@@ -179,19 +177,6 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
         Repacks++;
     }
 
-    private void EnsureCapacity(int batch, int total)
-    {
-        if (_ids.Length < batch)
-        {
-            _ids = new long[Math.Max(batch, _ids.Length * 2)];
-            _positions = new long[_ids.Length];
-        }
-
-        if (_mask.Length < batch * total)
-        {
-            _mask = new long[Math.Max(batch * total, _mask.Length * 2)];
-        }
-    }
 
     private void DisposePast()
     {

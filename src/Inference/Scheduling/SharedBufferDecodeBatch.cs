@@ -26,9 +26,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
     private readonly List<ActiveRequest> _rows = [];
     private readonly List<ActiveRequest> _joining = [];
     private KvBlock? _block;
-    private long[] _ids = new long[64];
-    private long[] _positions = new long[64];
-    private long[] _mask = new long[4096];
+    private readonly StepInputs _inputs = new();
 
     public SharedBufferDecodeBatch(ModelRunner runner, KvMemory memory, int maxRows)
     {
@@ -87,48 +85,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
     public IStepLogits Step()
     {
-        if (_joining.Count > 0)
-        {
-            Admit();
-        }
-
-        var batch = _rows.Count;
-        var longest = 0;
-        foreach (var row in _rows)
-        {
-            longest = Math.Max(longest, row.Handle.CachedTokenCount);
-        }
-
-        var total = longest + 1;
-        EnsureBlock(batch, total);
-        EnsureCapacity(batch, total);
-        for (var r = 0; r < batch; r++)
-        {
-            var row = _rows[r];
-            var length = row.Handle.CachedTokenCount;
-            _ids[r] = row.PendingToken;
-            _positions[r] = length;
-            var mask = _mask.AsSpan(r * total, total);
-            mask[..(length + 1)].Fill(1);
-            mask[(length + 1)..].Clear();
-        }
-
-        using var ids = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _ids.AsMemory(0, batch), [batch, 1]);
-        using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, batch), [batch, 1]);
-        using var attention = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, batch * total), [batch, total]);
-        _runner.ForwardInPlace(ids, attention, positions, _block!.Views(batch), _logits.For(batch, 1));
-        foreach (var row in _rows)
-        {
-            row.Handle.TokenList.Add(row.PendingToken);
-        }
-
-        return _logits;
-    }
-
-    /// <summary>Moves the joiners' KV from their handles' blocks into the rows after the current ones.</summary>
-    private void Admit()
-    {
-        var rows = _rows.Count + _joining.Count;
+        // Every member's length, joiners included: the block must hold the longest one plus this step's token.
         var longest = 0;
         foreach (var row in _rows)
         {
@@ -140,7 +97,41 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
             longest = Math.Max(longest, joiner.Handle.CachedTokenCount);
         }
 
-        EnsureBlock(rows, longest + 1);
+        var total = longest + 1;
+        EnsureBlock(Count, total);
+        if (_joining.Count > 0)
+        {
+            Admit();
+        }
+
+        var batch = _rows.Count;
+        _inputs.Reserve(batch, 1, total);
+        var ids = _inputs.Ids;
+        var positions = _inputs.Positions;
+        for (var r = 0; r < batch; r++)
+        {
+            var row = _rows[r];
+            var length = row.Handle.CachedTokenCount;
+            ids[r] = row.PendingToken;
+            positions[r] = length;
+            var mask = _inputs.Mask.Slice(r * total, total);
+            mask[..(length + 1)].Fill(1);
+            mask[(length + 1)..].Clear();
+        }
+
+        using var inputs = _inputs.Values();
+        _runner.ForwardInPlace(inputs.InputIds, inputs.AttentionMask, inputs.PositionIds, _block!.Views(batch), _logits.For(batch, 1));
+        foreach (var row in _rows)
+        {
+            row.Handle.TokenList.Add(row.PendingToken);
+        }
+
+        return _logits;
+    }
+
+    /// <summary>Moves the joiners' KV from their handles' blocks into the rows after the current ones.</summary>
+    private void Admit()
+    {
         foreach (var joiner in _joining)
         {
             var handle = joiner.Handle;
@@ -185,19 +176,6 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         _block = grown;
     }
 
-    private void EnsureCapacity(int batch, int total)
-    {
-        if (_ids.Length < batch)
-        {
-            _ids = new long[Math.Max(batch, _ids.Length * 2)];
-            _positions = new long[_ids.Length];
-        }
-
-        if (_mask.Length < batch * total)
-        {
-            _mask = new long[Math.Max(batch * total, _mask.Length * 2)];
-        }
-    }
 
     private void DisposeBlock()
     {

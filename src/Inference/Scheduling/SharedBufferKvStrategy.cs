@@ -19,9 +19,7 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
     private readonly KvMemory _memory;
     private readonly SharedBufferDecodeBatch _batch;
     private readonly HostLogits _logits;
-    private long[] _ids = new long[256];
-    private long[] _positions = new long[256];
-    private long[] _mask = new long[1024];
+    private readonly StepInputs _inputs = new();
 
     public SharedBufferKvStrategy(ModelRunner runner, KvMemory memory, int maxBatchSize)
     {
@@ -40,18 +38,9 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
         var past = handle.CachedTokenCount;
         var total = past + chunk.Length;
         var block = EnsureBlock(handle, total, promptLength);
-        EnsureCapacity(chunk.Length, total);
-        for (var j = 0; j < chunk.Length; j++)
-        {
-            _ids[j] = chunk[j];
-            _positions[j] = past + j;
-        }
-
-        _mask.AsSpan(0, total).Fill(1);
-        using var ids = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _ids.AsMemory(0, chunk.Length), [1, chunk.Length]);
-        using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, chunk.Length), [1, chunk.Length]);
-        using var mask = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, total), [1, total]);
-        _runner.ForwardInPlace(ids, mask, positions, block.Views(1), _logits.For(1, chunk.Length));
+        _inputs.Prefill(chunk, past);
+        using var inputs = _inputs.Values();
+        _runner.ForwardInPlace(inputs.InputIds, inputs.AttentionMask, inputs.PositionIds, block.Views(1), _logits.For(1, chunk.Length));
         return _logits;
     }
 
@@ -82,19 +71,6 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
     internal static int CapacityFor(int tokens, int contextLength) =>
         Math.Min(contextLength, (tokens + Granularity - 1) / Granularity * Granularity);
 
-    private void EnsureCapacity(int chunk, int total)
-    {
-        if (_ids.Length < chunk)
-        {
-            _ids = new long[Math.Max(chunk, _ids.Length * 2)];
-            _positions = new long[_ids.Length];
-        }
-
-        if (_mask.Length < total)
-        {
-            _mask = new long[Math.Max(total, _mask.Length * 2)];
-        }
-    }
 
     public void Dispose()
     {

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using AutoGlm.Orleans.Inference.Engine;
 using AutoGlm.Orleans.Inference.Tests.Support;
 
@@ -43,26 +44,12 @@ public sealed class GreedyExactnessTests
             for (var t = 0; t < 32; t++)
             {
                 using var decoder = new ReferenceDecoder(session.Session, session.Manifest);
-                var next = ArgMax(decoder.Step(sequence));
+                var next = TensorPrimitives.IndexOfMax(decoder.Step(sequence));
                 recomputed.Add(next);
                 sequence.Add(next);
             }
 
             Assert.Equal(recomputed, cached.Tokens);
         }
-    }
-
-    private static int ArgMax(float[] values)
-    {
-        var best = 0;
-        for (var i = 1; i < values.Length; i++)
-        {
-            if (values[i] > values[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
     }
 }

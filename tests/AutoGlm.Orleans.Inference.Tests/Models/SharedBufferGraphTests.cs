@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json;
@@ -88,8 +89,8 @@ public sealed class SharedBufferGraphTests : IClassFixture<SharedBufferGraphTest
             var diff = MaxAbsDiff(expected, actual);
             Assert.True(diff <= Tolerance, $"step {step}: max |GQA - Optimum| = {diff:E3}");
             worst = MathF.Max(worst, diff);
-            var next = ArgMax(expected);
-            Assert.Equal(next, ArgMax(actual));
+            var next = TensorPrimitives.IndexOfMax(expected);
+            Assert.Equal(next, TensorPrimitives.IndexOfMax(actual));
             generated.Add(next);
             expected = optimum.Step([next]);
             actual = gqa.Step([next]);
@@ -134,7 +135,7 @@ public sealed class SharedBufferGraphTests : IClassFixture<SharedBufferGraphTest
         }
 
         Assert.True(kvDiff <= Tolerance, $"chunked vs one-shot K/V: {kvDiff:E3}");
-        var next = ArgMax(expected);
+        var next = TensorPrimitives.IndexOfMax(expected);
         var decodeDiff = MaxAbsDiff(oneShot.Step([next]), chunked.Step([next]));
         Assert.True(decodeDiff <= Tolerance, $"decode after chunked prefill: {decodeDiff:E3}");
         _output.WriteLine($"prompt {r.PromptIds.Length} tokens in chunks of {Chunk}: logits {diff:E3}, K/V {kvDiff:E3}, next step {decodeDiff:E3}");
@@ -175,7 +176,7 @@ public sealed class SharedBufferGraphTests : IClassFixture<SharedBufferGraphTest
                 var mask = new long[prompts.Length * width];
                 for (var b = 0; b < prompts.Length; b++)
                 {
-                    ids[b] = ArgMax(logits[b]);
+                    ids[b] = TensorPrimitives.IndexOfMax(logits[b]);
                     positions[b] = lengths[b];
                     // Right-padded: row b's past is [0, len_b), its new token goes at len_b.
                     mask.AsSpan(b * width, lengths[b] + 1).Fill(1);
@@ -187,7 +188,7 @@ public sealed class SharedBufferGraphTests : IClassFixture<SharedBufferGraphTest
                     logits[b] = alone[b].Step([(int)ids[b]]);
                     var diff = MaxAbsDiff(logits[b], rows[b]);
                     Assert.True(diff <= Tolerance, $"step {step}, row {b} (length {lengths[b]}): {diff:E3}");
-                    Assert.Equal(ArgMax(logits[b]), ArgMax(rows[b]));
+                    Assert.Equal(TensorPrimitives.IndexOfMax(logits[b]), TensorPrimitives.IndexOfMax(rows[b]));
                     worst = MathF.Max(worst, diff);
                     lengths[b]++;
                 }
@@ -229,20 +230,6 @@ public sealed class SharedBufferGraphTests : IClassFixture<SharedBufferGraphTest
         }
 
         return max;
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        var best = 0;
-        for (var i = 1; i < values.Length; i++)
-        {
-            if (values[i] > values[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
     }
 
     /// <summary>
