@@ -50,6 +50,40 @@ public sealed record GenerationOptions
     };
 }
 
+/// <summary>
+/// One turn asked of a conversation. <see cref="RequestId"/> is its idempotency key: a retry with the same key
+/// and the same message returns the stored reply (or attaches to the attempt still running); the same key with
+/// another message fails with <see cref="IdempotencyKeyReusedException"/>.
+/// </summary>
+[GenerateSerializer]
+[Immutable]
+[Alias("autoglm.turn-request.v1")]
+public sealed record TurnRequest
+{
+    [Id(0)] public string RequestId { get; init; } = string.Empty;
+    [Id(1)] public string Message { get; init; } = string.Empty;
+    [Id(2)] public GenerationOptions? Options { get; init; }
+    /// <summary>
+    /// The history to seed an empty conversation with (a stateless client's earlier messages, system prompt first):
+    /// stored together with this turn in one write, so a refused turn leaves nothing behind. Ignored (it must then
+    /// be what the conversation holds) when the conversation exists.
+    /// </summary>
+    [Id(3)] public IReadOnlyList<ConversationMessage>? Seed { get; init; }
+    /// <summary>Refuse with <see cref="ConversationNotFoundException"/> instead of creating the conversation.</summary>
+    [Id(4)] public bool RequireExisting { get; init; }
+
+    public TurnRequest()
+    {
+    }
+
+    public TurnRequest(string requestId, string message, GenerationOptions? options = null)
+    {
+        RequestId = requestId;
+        Message = message;
+        Options = options;
+    }
+}
+
 /// <summary>Token accounting of one turn: prompt = cached (reused KV) + computed (prefilled now).</summary>
 [GenerateSerializer]
 [Immutable]
@@ -157,6 +191,10 @@ public sealed record ConversationStatus
     [Id(9)] public int ContextLength { get; init; }
     /// <summary>False for a conversation never created (or deleted): no message, no system prompt, no applied request.</summary>
     [Id(10)] public bool Exists { get; init; }
+    /// <summary>Changes ever committed: the stored version the activation holds.</summary>
+    [Id(11)] public long Version { get; init; }
+    /// <summary>Turns ever committed (a reset does not lower it).</summary>
+    [Id(12)] public long Turns { get; init; }
 }
 
 /// <summary>A silo's batcher: queue, batch and KV pool.</summary>
@@ -209,4 +247,6 @@ public sealed record PlacementProbe
     /// <summary>Conversations active on the silo.</summary>
     [Id(4)] public int Conversations { get; init; }
     [Id(5)] public long KvBudgetBytes { get; init; }
+    /// <summary>The silo is shutting down: place nothing new there.</summary>
+    [Id(6)] public bool Draining { get; init; }
 }

@@ -4,26 +4,27 @@ namespace AutoGlm.Orleans.Abstractions;
 
 /// <summary>
 /// A conversation (key: the conversation id): the server keeps the whole history and its KV cache; a client
-/// sends only the new message. Every call that changes the conversation takes a client-chosen request id: a
-/// retried id returns what the first one did and never applies twice. One turn runs at a time: a send while
-/// another is generating fails with <see cref="ConversationBusyException"/>.
+/// sends only the new message. Every call that changes the conversation takes a client-chosen request id (its
+/// idempotency key): a retried id returns what the first one did and never applies twice, and a retry that
+/// arrives while the first attempt still runs attaches to it. One change runs at a time: a different change
+/// while a turn is running fails with <see cref="ConversationBusyException"/>.
 /// </summary>
-[Alias("autoglm.conversation.v1")]
+[Alias("autoglm.conversation.v2")]
 public interface IConversationGrain : IGrainWithStringKey
 {
     /// <summary>Sends a user message and streams the reply; the turn is stored when the reply completes.</summary>
     /// <exception cref="InvalidConversationRequestException">Empty message, beyond the context window, bad options.</exception>
-    /// <exception cref="ConversationBusyException">Another turn is running.</exception>
+    /// <exception cref="ConversationBusyException">Another change is running.</exception>
+    /// <exception cref="ConversationNotFoundException">The request requires an existing conversation and there is none.</exception>
+    /// <exception cref="StorageUnavailableException">The store cannot be reached: retry with the same request id.</exception>
     [Alias("send-streaming")]
-    IAsyncEnumerable<ReplyChunk> SendStreaming(string requestId, string message, GenerationOptions? options = null,
-        CancellationToken cancellationToken = default);
+    IAsyncEnumerable<ReplyChunk> SendStreaming(TurnRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Sends a user message and returns the whole reply once stored.</summary>
     [Alias("send")]
-    Task<ConversationReply> Send(string requestId, string message, GenerationOptions? options = null,
-        CancellationToken cancellationToken = default);
+    Task<ConversationReply> Send(TurnRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>The stored messages, system prompt first.</summary>
+    /// <summary>The stored messages, system prompt first (empty for a conversation that does not exist).</summary>
     [Alias("history")]
     [AlwaysInterleave]
     Task<IReadOnlyList<ConversationMessage>> GetHistory();
@@ -31,6 +32,11 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("status")]
     [AlwaysInterleave]
     Task<ConversationStatus> GetStatus();
+
+    /// <summary>Creates the conversation with an optional system prompt.</summary>
+    /// <exception cref="ConversationExistsException">It exists, and another request id created it.</exception>
+    [Alias("create")]
+    Task Create(string requestId, string? systemPrompt);
 
     /// <summary>Sets (or clears, with null) the system prompt; the history stays and the KV is rebuilt next turn.</summary>
     [Alias("set-system-prompt")]
@@ -40,22 +46,31 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("set-default-options")]
     Task SetDefaultOptions(string requestId, GenerationOptions? options);
 
-    /// <summary>Forgets the messages; keeps the system prompt and default options.</summary>
+    /// <summary>Forgets the messages; keeps the system prompt, default options and applied request ids.</summary>
     [Alias("reset")]
     Task Reset(string requestId);
 
     /// <summary>
-    /// Seeds an empty conversation with an existing history (a client that kept it, e.g. the OpenAI API): a system
-    /// message becomes the system prompt, the others are stored as if their turns had run (token ids from the chat
-    /// template). Only <see cref="ConversationMessage.Role"/> and <see cref="ConversationMessage.Content"/> are read.
+    /// Seeds an empty conversation with an existing history (a client that kept it): a system message becomes the
+    /// system prompt, the others are stored as if their turns had run (token ids from the chat template). Only
+    /// <see cref="ConversationMessage.Role"/> and <see cref="ConversationMessage.Content"/> are read.
     /// </summary>
     /// <exception cref="InvalidConversationRequestException">The conversation has messages already, or the history is invalid.</exception>
     [Alias("import-history")]
     Task ImportHistory(string requestId, IReadOnlyList<ConversationMessage> messages);
 
-    /// <summary>Deletes the conversation: stored state, KV cache and activation.</summary>
+    /// <summary>Deletes the conversation: stored state, and its KV cache on every silo.</summary>
+    /// <exception cref="ConversationNotFoundException">There is no such conversation.</exception>
     [Alias("delete")]
     Task Delete(string requestId);
+
+    /// <summary>
+    /// Its silo is shutting down: leave now if no turn runs, else as soon as the running turn ends, so the next
+    /// call places the conversation on another silo.
+    /// </summary>
+    [Alias("leave")]
+    [AlwaysInterleave]
+    Task Leave();
 }
 
 /// <summary>

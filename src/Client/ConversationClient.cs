@@ -6,15 +6,21 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace AutoGlm.Orleans.Client;
 
 /// <summary>
-/// Typed access to conversations. A turn interrupted because its silo died (the reply was not stored) is retried
-/// once with the same request id: the conversation re-activates on a live silo with its stored history.
+/// Typed access to conversations. A turn cut before its reply was stored (its silo died or is shutting down, or the
+/// store was briefly away) is retried with the same request id, up to <see cref="MaxRetries"/> times: the
+/// conversation re-activates on a live silo with its stored history, and a turn that did get stored is replayed.
 /// </summary>
 public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<ConversationClient>? logger = null)
 {
+    private static readonly TimeSpan MovedRetryDelay = TimeSpan.FromMilliseconds(100);
+
     private readonly ILogger _logger = logger ?? (ILogger)NullLogger.Instance;
 
-    /// <summary>How long to wait before the one retry of an interrupted turn (the cluster must notice the dead silo).</summary>
+    /// <summary>How long to wait before retrying a turn cut by a silo's death (the cluster must notice the dead silo).</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>How many times a cut turn is retried.</summary>
+    public int MaxRetries { get; set; } = 2;
 
     public IConversationGrain Get(string conversationId)
     {
@@ -26,20 +32,20 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
     public static string NewRequestId() => Guid.NewGuid().ToString("N");
 
     /// <summary>
-    /// Sends a message and streams the reply (<c>await foreach</c>). When the silo dies mid-reply the turn is
-    /// retried once; the chunk that starts the retried reply has <see cref="ReplyChunk.Restarted"/> set.
+    /// Sends a message and streams the reply (<c>await foreach</c>). When the turn is cut it is retried with the
+    /// same request id; the chunk that starts the retried reply has <see cref="ReplyChunk.Restarted"/> set.
     /// </summary>
     public async IAsyncEnumerable<ReplyChunk> SendStreamingAsync(string conversationId, string message,
         GenerationOptions? options = null, string? requestId = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        requestId ??= NewRequestId();
+        var request = new TurnRequest(requestId ?? NewRequestId(), message, options);
         var grain = Get(conversationId);
         for (var attempt = 0; ; attempt++)
         {
-            var stream = grain.SendStreaming(requestId, message, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            var stream = grain.SendStreaming(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
             var restarted = attempt > 0;
-            var retry = false;
+            TimeSpan? retryAfter = null;
             try
             {
                 while (true)
@@ -54,11 +60,10 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
 
                         chunk = stream.Current;
                     }
-                    catch (Exception ex) when (attempt == 0 && IsInterruption(ex) && !cancellationToken.IsCancellationRequested)
+                    catch (Exception ex) when (attempt < MaxRetries && RetryDelayFor(ex) is { } delay && !cancellationToken.IsCancellationRequested)
                     {
-                        _logger.LogWarning(ex, "Reply {RequestId} of conversation {Conversation} was interrupted; retrying once",
-                            requestId, conversationId);
-                        retry = true;
+                        _logger.LogWarning(ex, "Reply {RequestId} of conversation {Conversation} was cut; retrying", request.RequestId, conversationId);
+                        retryAfter = delay;
                         break;
                     }
 
@@ -81,41 +86,46 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
                 {
                     await stream.DisposeAsync();
                 }
-                catch (Exception ex) when (IsInterruption(ex))
+                catch (Exception ex) when (Interruptions.IsInterruption(ex))
                 {
                     // The silo that held the stream is gone; nothing to dispose there.
                 }
             }
 
-            if (!retry)
+            if (retryAfter is not { } wait)
             {
                 yield break;
             }
 
-            await Task.Delay(RetryDelay, cancellationToken);
+            await Task.Delay(wait, cancellationToken);
         }
     }
 
-    /// <summary>Sends a message and returns the stored reply; retried once when its silo dies.</summary>
+    /// <summary>Sends a message and returns the stored reply; a cut turn is retried with the same request id.</summary>
     public async Task<ConversationReply> SendAsync(string conversationId, string message, GenerationOptions? options = null,
         string? requestId = null, CancellationToken cancellationToken = default)
     {
-        requestId ??= NewRequestId();
-        try
+        var request = new TurnRequest(requestId ?? NewRequestId(), message, options);
+        for (var attempt = 0; ; attempt++)
         {
-            return await Get(conversationId).Send(requestId, message, options, cancellationToken);
-        }
-        catch (Exception ex) when (IsInterruption(ex) && !cancellationToken.IsCancellationRequested)
-        {
-            _logger.LogWarning(ex, "Turn {RequestId} of conversation {Conversation} was interrupted; retrying once", requestId, conversationId);
-            await Task.Delay(RetryDelay, cancellationToken);
-            return await Get(conversationId).Send(requestId, message, options, cancellationToken);
+            try
+            {
+                return await Get(conversationId).Send(request, cancellationToken);
+            }
+            catch (Exception ex) when (attempt < MaxRetries && RetryDelayFor(ex) is { } delay && !cancellationToken.IsCancellationRequested)
+            {
+                _logger.LogWarning(ex, "Turn {RequestId} of conversation {Conversation} was cut; retrying", request.RequestId, conversationId);
+                await Task.Delay(delay, cancellationToken);
+            }
         }
     }
 
     public Task<IReadOnlyList<ConversationMessage>> GetHistoryAsync(string conversationId) => Get(conversationId).GetHistory();
 
     public Task<ConversationStatus> GetStatusAsync(string conversationId) => Get(conversationId).GetStatus();
+
+    public Task CreateAsync(string conversationId, string? systemPrompt = null, string? requestId = null) =>
+        Get(conversationId).Create(requestId ?? NewRequestId(), systemPrompt);
 
     public Task SetSystemPromptAsync(string conversationId, string? systemPrompt, string? requestId = null) =>
         Get(conversationId).SetSystemPrompt(requestId ?? NewRequestId(), systemPrompt);
@@ -137,15 +147,14 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
     }
 
     /// <summary>Errors that mean the silo serving the call went away (the turn was not stored), not a bad request.</summary>
-    public static bool IsInterruption(Exception exception) => exception switch
+    public static bool IsInterruption(Exception exception) => Interruptions.IsInterruption(exception);
+
+    /// <summary>How long to wait before retrying a cut turn; null when the failure is not one a retry fixes.</summary>
+    private TimeSpan? RetryDelayFor(Exception exception) => exception switch
     {
-        ConversationException => false,
-        EnumerationAbortedException => true,
-        SiloUnavailableException => true,
-        OrleansMessageRejectionException => true,
-        TimeoutException => true,
-        global::Orleans.Runtime.Messaging.ConnectionFailedException => true,
-        OrleansException { InnerException: { } inner } => IsInterruption(inner),
-        _ => false,
+        ConversationMovedException => MovedRetryDelay,
+        TurnInterruptedException or StorageUnavailableException => RetryDelay,
+        _ when Interruptions.IsInterruption(exception) => RetryDelay,
+        _ => null,
     };
 }

@@ -16,7 +16,7 @@ namespace AutoGlm.Orleans.Grains;
 [Immovable]
 [KeepAlive]
 [Reentrant]
-public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails localSilo, LocalConversations conversations)
+public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails localSilo, LocalConversations conversations, SiloDrain drain)
     : Grain, IBatchingGrain
 {
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -79,6 +79,7 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
 
     private ChannelReader<GenerationChunk> Submit(BatchWork work, CancellationToken cancellationToken)
     {
+        var existed = engine.Pool.TryGet(work.SequenceId, out _);
         var handle = engine.GetOrCreateHandle(work.SequenceId);
         var request = new GenerationRequest(handle, work.PromptTokenIds, work.Options.ToSampling(defaultMaxNewTokens: 256))
         {
@@ -88,17 +89,20 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
         {
             return engine.Submit(request, cancellationToken);
         }
-        catch (InvalidGenerationRequestException ex)
+        catch (Exception ex) when (ex is InvalidGenerationRequestException or HandleBusyException or EngineOverloadedException)
         {
-            throw new InvalidConversationRequestException(ex.Message);
-        }
-        catch (HandleBusyException ex)
-        {
-            throw new ConversationBusyException(ex.Message);
-        }
-        catch (EngineOverloadedException ex)
-        {
-            throw new ServerOverloadedException(ex.Message);
+            if (!existed && handle.CachedTokenCount == 0)
+            {
+                // A refused first turn leaves no handle behind.
+                handle.Dispose();
+            }
+
+            throw ex switch
+            {
+                InvalidGenerationRequestException => new InvalidConversationRequestException(ex.Message),
+                HandleBusyException => new ConversationBusyException(ex.Message),
+                _ => new ServerOverloadedException(ex.Message),
+            };
         }
     }
 
@@ -135,6 +139,7 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
             Running = engine.GetStats().Running,
             HeldTokens = held,
             Conversations = conversations.Count,
+            Draining = drain.IsDraining,
         });
     }
 

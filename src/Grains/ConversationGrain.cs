@@ -1,62 +1,61 @@
-using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
-using System.Text;
 using AutoGlm.Orleans.Abstractions;
-using AutoGlm.Orleans.Inference.Chat;
+using AutoGlm.Orleans.Grains.Conversations;
+using AutoGlm.Orleans.Grains.Storage;
+using AutoGlm.Orleans.Grains.Turns;
 using AutoGlm.Orleans.Inference.Engine;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace AutoGlm.Orleans.Grains;
 
 /// <summary>
-/// One conversation: its persisted history (token ids included) and, through its silo's engine, its KV cache.
-/// Placed by <see cref="KvAwarePlacement"/> next to its KV. A turn: validate → build the prompt from the stored ids
-/// → the silo's <see cref="IBatchingGrain"/> streams the reply → the user message and the reply are stored when the
-/// reply completes (a cancelled or interrupted reply stores nothing).
-/// Concurrency: one turn at a time. A send that arrives while a turn is generating fails at once with
-/// <see cref="ConversationBusyException"/> (a streaming turn lets other calls in between its chunks); calls that
-/// arrive during a non-streaming <see cref="Send"/> wait in the grain's queue and run after it.
+/// One conversation. Owns: its <see cref="ConversationLog"/> (loaded from the <see cref="IConversationStore"/>)
+/// and, through its silo's engine, its KV cache; placed by <see cref="KvAwarePlacement"/> next to that cache.
+/// May call: the store, its silo's <see cref="IBatchingGrain"/>, and on delete every silo's batcher.
+/// A turn: check and plan it (<see cref="TurnPlanner"/>) → a <see cref="TurnRun"/> streams the reply from the
+/// batcher to every reader → one commit appends it. A failure halfway leaves nothing: the log changes only after
+/// the store accepted the change, and a write whose outcome is unknown makes the next call reload first.
+/// One change at a time (<see cref="ConversationGate"/>); a retried request id replays or attaches.
 /// </summary>
 [KvAwarePlacement]
-public sealed class ConversationGrain : Grain, IConversationGrain
+public sealed partial class ConversationGrain : Grain, IConversationGrain
 {
-    public const string StorageName = "conversations";
-    private const int MaxAppliedRequests = 256;
     private const int MaxRequestIdLength = 256;
-    private const int DefaultMaxNewTokens = 256;
 
-    private static readonly Meter Meter = new("AutoGlm.Orleans.Conversations");
-    private static readonly Counter<long> TurnsCounter = Meter.CreateCounter<long>("autoglm.conversation.turns", "{turn}");
-    private static readonly Counter<long> CachedCounter = Meter.CreateCounter<long>("autoglm.conversation.cached_tokens", "{token}");
-    private static readonly Counter<long> RecomputedCounter = Meter.CreateCounter<long>("autoglm.conversation.recomputed_tokens", "{token}",
-        "History tokens prefilled again because their KV was lost (eviction, failover, restart)");
-
-    private readonly IPersistentState<ConversationState> _state;
+    private readonly IConversationStore _store;
     private readonly InferenceEngine _engine;
-    private readonly ILocalSiloDetails _localSilo;
-    private readonly LocalConversations _local;
-    private readonly ILogger<ConversationGrain> _logger;
     private readonly PromptBuilder _prompts;
-    private string? _runningRequestId;
+    private readonly ILocalSiloDetails _localSilo;
+    private readonly IClusterMembershipService _membership;
+    private readonly LocalConversations _local;
+    private readonly SiloDrain _drain;
+    private readonly ConversationOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ConversationGrain> _logger;
+    private readonly ConversationGate _gate = new();
+    private ConversationLog _log;
+    private bool _stale = true;
+    private Task? _loading;
+    private bool _leaving;
 
-    public ConversationGrain(
-        [PersistentState("state", StorageName)] IPersistentState<ConversationState> state,
-        InferenceEngine engine,
-        ILocalSiloDetails localSilo,
-        LocalConversations local,
-        ILogger<ConversationGrain> logger)
+    public ConversationGrain(IConversationStore store, InferenceEngine engine, ILocalSiloDetails localSilo, IClusterMembershipService membership,
+        LocalConversations local, SiloDrain drain, IOptions<ConversationOptions> options, TimeProvider time, ILogger<ConversationGrain> logger)
     {
-        _state = state;
+        _store = store;
         _engine = engine;
+        _prompts = PromptBuilder.For(engine);
         _localSilo = localSilo;
+        _membership = membership;
         _local = local;
+        _drain = drain;
+        _options = options.Value;
+        _time = time;
         _logger = logger;
-        _prompts = new PromptBuilder(engine);
+        _log = ConversationLog.Empty(_options.MaxRequestIds);
     }
 
     private string Id => this.GetPrimaryKeyString();
-
-    private ConversationState State => _state.State;
 
     private string SiloName => _localSilo.SiloAddress.ToString();
 
@@ -69,508 +68,325 @@ public sealed class ConversationGrain : Grain, IConversationGrain
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         // The KV handle stays parked in the pool, evictable, under the conversation's id: a re-activation on this
-        // silo (placement prefers it) finds it. Only Delete releases it.
+        // silo (placement prefers it) finds it. Only Delete and idle expiry release it.
         _local.Remove(Id);
+        _gate.Turn?.Interrupt(new TurnInterruptedException($"conversation '{Id}' left silo {SiloName} ({reason.ReasonCode}) during the turn"));
         return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
-    public async IAsyncEnumerable<ReplyChunk> SendStreaming(string requestId, string message, GenerationOptions? options = null,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<ReplyChunk> SendStreaming(TurnRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var turn = BeginTurn(requestId, message, options, out var replay);
+        ArgumentNullException.ThrowIfNull(request);
+        ValidateRequestId(request.RequestId);
+        var (replay, reader) = await StartOrAttachAsync(request, cancellationToken);
         if (replay is not null)
         {
             yield return new ReplyChunk
             {
-                Text = replay.Text,
-                TokenIds = replay.TokenIds,
-                FinishReason = replay.FinishReason,
-                Usage = replay.Usage,
-                Replayed = true,
-                Silo = replay.Silo,
+                Text = replay.Text, TokenIds = replay.TokenIds, FinishReason = replay.FinishReason, Usage = replay.Usage, Replayed = true, Silo = replay.Silo,
             };
             yield break;
         }
 
-        try
+        using (reader)
         {
-            var batcher = BatchingGrainKeys.ForSilo(GrainFactory, _localSilo.SiloAddress);
-            ReplyChunk? final = null;
-            await foreach (var chunk in batcher.Generate(turn!.Work, cancellationToken))
+            while (await reader!.NextAsync(cancellationToken) is { } chunk)
             {
-                if (chunk.TokenIds is { } ids)
-                {
-                    turn.ReplyIds.AddRange(ids);
-                }
-
-                turn.Text.Append(chunk.Text);
-                if (chunk.IsFinal)
-                {
-                    final = chunk;
-                    break;
-                }
-
-                if (chunk.Text.Length > 0 || chunk.TokenIds is { Count: > 0 })
-                {
-                    yield return chunk;
-                }
+                yield return chunk;
             }
-
-            if (final is null)
-            {
-                throw new ConversationException($"conversation '{Id}': the reply ended without a finish reason");
-            }
-
-            var reply = await CompleteTurnAsync(turn, final);
-            yield return new ReplyChunk
-            {
-                Text = final.Text,
-                TokenIds = final.TokenIds,
-                FinishReason = reply.FinishReason,
-                Usage = reply.Usage,
-                Silo = reply.Silo,
-            };
         }
-        finally
+
+        if (reader.End is not { IsCompleted: true })
         {
-            _runningRequestId = null;
+            cancellationToken.ThrowIfCancellationRequested();
+            throw reader.End?.CancelReason ?? new TurnInterruptedException(
+                $"conversation '{Id}': request '{request.RequestId}' was cancelled (no reader pulled its reply for {_options.TurnLease}); nothing was stored");
         }
     }
 
-    public async Task<ConversationReply> Send(string requestId, string message, GenerationOptions? options = null,
-        CancellationToken cancellationToken = default)
+    public async Task<ConversationReply> Send(TurnRequest request, CancellationToken cancellationToken = default)
     {
-        var text = new StringBuilder();
+        var text = new System.Text.StringBuilder();
         var ids = new List<int>();
-        await foreach (var chunk in SendStreaming(requestId, message, options, cancellationToken))
+        await foreach (var chunk in SendStreaming(request, cancellationToken))
         {
-            if (chunk.Replayed || chunk.IsFinal)
-            {
-                text.Append(chunk.Text);
-                if (chunk.TokenIds is { } finalIds)
-                {
-                    ids.AddRange(finalIds);
-                }
-
-                if (chunk.Replayed)
-                {
-                    return State.Applied.First(a => a.RequestId == requestId).Reply! with { Replayed = true };
-                }
-
-                return new ConversationReply
-                {
-                    RequestId = requestId,
-                    Text = text.ToString(),
-                    TokenIds = ids,
-                    FinishReason = chunk.FinishReason!.Value,
-                    Usage = chunk.Usage ?? new TurnUsage(),
-                    Silo = chunk.Silo,
-                };
-            }
-
             text.Append(chunk.Text);
             if (chunk.TokenIds is { } chunkIds)
             {
                 ids.AddRange(chunkIds);
+            }
+
+            if (chunk.IsFinal)
+            {
+                return new ConversationReply
+                {
+                    RequestId = request.RequestId, Text = text.ToString(), TokenIds = ids, FinishReason = chunk.FinishReason!.Value,
+                    Usage = chunk.Usage ?? new TurnUsage(), Replayed = chunk.Replayed, Silo = chunk.Silo,
+                };
             }
         }
 
         throw new ConversationException($"conversation '{Id}': the reply ended without a finish reason");
     }
 
-    public Task<IReadOnlyList<ConversationMessage>> GetHistory()
+    public async Task<IReadOnlyList<ConversationMessage>> GetHistory()
     {
-        var messages = new List<ConversationMessage>(State.Messages.Count + 1);
-        if (State.SystemPrompt is { } system)
-        {
-            messages.Add(new ConversationMessage { Role = MessageRole.System, Content = system, TokenIds = State.SystemTokenIds.ToArray() });
-        }
-
-        messages.AddRange(State.Messages);
-        return Task.FromResult<IReadOnlyList<ConversationMessage>>(messages);
+        var log = await LogAsync(CancellationToken.None);
+        LeaveIfNothingStored();
+        return log.ToHistory();
     }
 
-    public Task<ConversationStatus> GetStatus()
+    public async Task<ConversationStatus> GetStatus()
     {
+        var log = await LogAsync(CancellationToken.None);
+        LeaveIfNothingStored();
         var cached = _engine.Pool.TryGet(Id, out var handle) && handle is not null ? handle.CachedTokenCount : 0;
-        return Task.FromResult(new ConversationStatus
+        return new ConversationStatus
         {
             ConversationId = Id,
             Silo = SiloName,
-            Messages = State.Messages.Count + (State.SystemPrompt is null ? 0 : 1),
-            HistoryTokens = HistoryTokenCount(),
+            Messages = log.Messages.Count + (log.SystemPrompt.Text is null ? 0 : 1),
+            HistoryTokens = log.HistoryTokens,
             CachedTokens = cached,
             KvBytes = cached * _engine.Manifest.KvBytesPerToken,
-            IsGenerating = _runningRequestId is not null,
-            SystemPrompt = State.SystemPrompt,
-            DefaultOptions = State.DefaultOptions,
+            IsGenerating = _gate.Turn is not null,
+            SystemPrompt = log.SystemPrompt.Text,
+            DefaultOptions = log.DefaultOptions,
             ContextLength = _engine.Manifest.ContextLength,
-            Exists = State.Messages.Count > 0 || State.SystemPrompt is not null || State.Applied.Count > 0,
-        });
+            Exists = log.Exists,
+            Version = log.Version,
+            Turns = log.Header.Turns,
+        };
     }
 
-    public async Task SetSystemPrompt(string requestId, string? systemPrompt)
+    public async Task Create(string requestId, string? systemPrompt)
     {
-        if (!BeginChange(requestId, "set-system-prompt"))
+        ValidateRequestId(requestId);
+        var fingerprint = RequestFingerprint.Of(ConversationLog.CreateOperation, systemPrompt);
+        var log = await LogAsync(CancellationToken.None);
+        if (IsApplied(log, requestId, ConversationLog.CreateOperation, fingerprint))
         {
             return;
         }
 
-        var tokens = systemPrompt is null ? [] : _prompts.Encode(_prompts.Segment([new ChatMessage(ChatRole.System, systemPrompt)]));
-        if (tokens.Length >= _engine.Manifest.ContextLength)
+        if (log.Exists)
         {
-            throw new InvalidConversationRequestException(
-                $"the system prompt has {tokens.Length} tokens; the model's context window is {_engine.Manifest.ContextLength} tokens");
+            throw new ConversationExistsException($"conversation '{Id}' exists already");
         }
 
-        await ChangeAsync(requestId, "set-system-prompt", s =>
+        var system = SystemPrompt(systemPrompt);
+        await ChangeAsync(requestId, ConversationLog.CreateOperation, fingerprint, l => l.PlanCreate(requestId, fingerprint, system, _time.GetUtcNow()));
+    }
+
+    public Task SetSystemPrompt(string requestId, string? systemPrompt)
+    {
+        var fingerprint = RequestFingerprint.Of(ConversationLog.SystemPromptOperation, systemPrompt);
+        return ChangeAsync(requestId, ConversationLog.SystemPromptOperation, fingerprint,
+            l => l.PlanSystemPrompt(requestId, fingerprint, SystemPrompt(systemPrompt), _time.GetUtcNow()));
+    }
+
+    public Task SetDefaultOptions(string requestId, GenerationOptions? options)
+    {
+        var fingerprint = RequestFingerprint.Of(ConversationLog.DefaultOptionsOperation, null, options);
+        return ChangeAsync(requestId, ConversationLog.DefaultOptionsOperation, fingerprint, l =>
         {
-            s.SystemPrompt = systemPrompt;
-            s.SystemTokenIds = [.. tokens];
-            s.HistoryKvTokens = 0;
+            options?.Validate();
+            return l.PlanDefaultOptions(requestId, fingerprint, options, _time.GetUtcNow());
         });
     }
 
-    public async Task SetDefaultOptions(string requestId, GenerationOptions? options)
+    public Task Reset(string requestId)
     {
-        if (!BeginChange(requestId, "set-default-options"))
-        {
-            return;
-        }
-
-        options?.Validate();
-        await ChangeAsync(requestId, "set-default-options", s => s.DefaultOptions = options);
+        var fingerprint = RequestFingerprint.Of(ConversationLog.ResetOperation);
+        return ChangeAsync(requestId, ConversationLog.ResetOperation, fingerprint, l => l.PlanReset(requestId, fingerprint, _time.GetUtcNow()));
     }
 
-    public async Task Reset(string requestId)
-    {
-        if (!BeginChange(requestId, "reset"))
-        {
-            return;
-        }
-
-        await ChangeAsync(requestId, "reset", s =>
-        {
-            s.Messages = [];
-            s.HistoryKvTokens = 0;
-        });
-    }
-
-    public async Task ImportHistory(string requestId, IReadOnlyList<ConversationMessage> messages)
+    public Task ImportHistory(string requestId, IReadOnlyList<ConversationMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        if (!BeginChange(requestId, "import-history"))
+        var fingerprint = RequestFingerprint.Of(ConversationLog.ImportOperation, messages.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return ChangeAsync(requestId, ConversationLog.ImportOperation, fingerprint, l =>
         {
-            return;
-        }
-
-        if (State.Messages.Count > 0)
-        {
-            throw new InvalidConversationRequestException($"conversation '{Id}' has messages already; only an empty one can be seeded");
-        }
-
-        var system = State.SystemPrompt;
-        var rest = messages;
-        if (messages.Count > 0 && messages[0].Role == MessageRole.System)
-        {
-            system = messages[0].Content;
-            rest = [.. messages.Skip(1)];
-        }
-
-        var chat = new List<ChatMessage>(messages.Count);
-        var systemIds = State.SystemTokenIds.ToArray();
-        if (system is not null)
-        {
-            chat.Add(new ChatMessage(ChatRole.System, system));
-            systemIds = _prompts.Encode(_prompts.Segment(chat));
-        }
-
-        var now = DateTimeOffset.UtcNow;
-        var stored = new List<ConversationMessage>(rest.Count);
-        var tokens = systemIds.Length;
-        foreach (var message in rest)
-        {
-            if (message.Role == MessageRole.System)
+            if (l.Messages.Count > 0)
             {
-                throw new InvalidConversationRequestException("a system message may only come first");
+                throw new InvalidConversationRequestException($"conversation '{Id}' has messages already; only an empty one can be seeded");
             }
 
-            chat.Add(new ChatMessage(message.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, message.Content));
-            var ids = _prompts.Encode(_prompts.Segment(chat));
-            tokens += ids.Length;
-            stored.Add(new ConversationMessage
-            {
-                Role = message.Role, Content = message.Content, RequestId = requestId, TokenIds = ids, Timestamp = now,
-                FinishReason = message.Role == MessageRole.Assistant ? ReplyFinishReason.Stop : null,
-            });
-        }
-
-        if (tokens >= _engine.Manifest.ContextLength)
-        {
-            throw new InvalidConversationRequestException(
-                $"the history has {tokens} tokens; the model's context window is {_engine.Manifest.ContextLength} tokens");
-        }
-
-        await ChangeAsync(requestId, "import-history", s =>
-        {
-            s.SystemPrompt = system;
-            s.SystemTokenIds = [.. systemIds];
-            s.Messages = stored;
-            s.HistoryKvTokens = 0;
+            var now = _time.GetUtcNow();
+            var seed = HistoryImport.Build(_prompts, messages, l.SystemPrompt, requestId, now, reserve: 1);
+            return l.PlanImport(requestId, fingerprint, seed.SystemPrompt, seed.Messages, now);
         });
     }
 
     public async Task Delete(string requestId)
     {
         ValidateRequestId(requestId);
-        if (_runningRequestId is not null)
+        var log = await LogAsync(CancellationToken.None);
+        using (_gate.BeginChange(Id, "delete"))
         {
-            throw new ConversationBusyException($"conversation '{Id}' is generating request '{_runningRequestId}'");
-        }
+            bool existed;
+            try
+            {
+                existed = await _store.DeleteAsync(Id, CancellationToken.None);
+            }
+            catch (StorageUnavailableException)
+            {
+                _stale = true;
+                throw;
+            }
 
-        await _state.ClearStateAsync();
-        _state.State = new ConversationState();
-        if (_engine.Pool.TryGet(Id, out var handle) && handle is not null)
-        {
-            handle.Dispose();
+            _log = ConversationLog.Empty(_options.MaxRequestIds);
+            _stale = false;
+            if (!existed && !log.Exists)
+            {
+                DeactivateOnIdle();
+                throw new ConversationNotFoundException($"conversation '{Id}' does not exist");
+            }
+
+            await ReleaseKvEverywhereAsync();
         }
 
         DeactivateOnIdle();
     }
 
-    private Turn? BeginTurn(string requestId, string message, GenerationOptions? options, out ConversationReply? replay)
+    public Task Leave()
     {
-        ValidateRequestId(requestId);
-        replay = State.Applied.FirstOrDefault(a => a.RequestId == requestId)?.Reply;
-        if (replay is not null)
+        _leaving = true;
+        if (_gate.IsIdle)
         {
-            return null;
+            DeactivateOnIdle();
         }
 
-        if (_runningRequestId is not null)
-        {
-            throw new ConversationBusyException(_runningRequestId == requestId
-                ? $"conversation '{Id}' is still generating request '{requestId}'"
-                : $"conversation '{Id}' is generating request '{_runningRequestId}': one turn at a time");
-        }
-
-        if (string.IsNullOrWhiteSpace(message))
-        {
-            throw new InvalidConversationRequestException("the message is empty");
-        }
-
-        var merged = (options ?? new GenerationOptions()).Over(State.DefaultOptions);
-        merged.Validate();
-
-        var chat = ChatHistory();
-        chat.Add(new ChatMessage(ChatRole.User, message));
-        var userIds = _prompts.Encode(_prompts.Segment(chat));
-        var generationPrompt = _prompts.GenerationPrompt(chat);
-        var generationPromptIds = _prompts.Encode(generationPrompt);
-        var historyCount = HistoryTokenCount();
-        var prompt = new List<int>(historyCount + userIds.Length + generationPromptIds.Length);
-        prompt.AddRange(State.SystemTokenIds);
-        foreach (var stored in State.Messages)
-        {
-            prompt.AddRange(stored.TokenIds);
-        }
-
-        prompt.AddRange(userIds);
-        prompt.AddRange(generationPromptIds);
-
-        var context = _engine.Manifest.ContextLength;
-        if (prompt.Count >= context)
-        {
-            throw new InvalidConversationRequestException(
-                $"the prompt would have {prompt.Count} tokens ({userIds.Length} of them this message); the model's context window is {context} tokens");
-        }
-
-        var room = context - prompt.Count;
-        if (merged.MaxNewTokens is { } requested && requested > room)
-        {
-            throw new InvalidConversationRequestException(
-                $"max new tokens ({requested}) + prompt ({prompt.Count} tokens) exceed the context window of {context} tokens");
-        }
-
-        merged = merged with { MaxNewTokens = merged.MaxNewTokens ?? Math.Min(DefaultMaxNewTokens, room) };
-        _runningRequestId = requestId;
-        return new Turn(requestId, message, chat, userIds, generationPrompt, generationPromptIds, historyCount,
-            new BatchWork { SequenceId = Id, PromptTokenIds = prompt, Options = merged });
+        return Task.CompletedTask;
     }
 
-    private async Task<ConversationReply> CompleteTurnAsync(Turn turn, ReplyChunk final)
+    /// <summary>The log, loaded first when it is not known to match the store (new activation, or a write whose outcome is unknown).</summary>
+    private async ValueTask<ConversationLog> LogAsync(CancellationToken cancellationToken)
     {
-        var engineUsage = final.Usage ?? new TurnUsage();
-        var recomputed = Math.Max(0, Math.Min(State.HistoryKvTokens, turn.HistoryTokens) - engineUsage.CachedTokens);
-        var usage = engineUsage with { RecomputedTokens = recomputed };
-        var reason = final.FinishReason!.Value;
-        var reply = new ConversationReply
+        // A running turn is the only writer: never swap the log under it.
+        while (_stale && _gate.Turn is null)
         {
-            RequestId = turn.RequestId,
-            Text = turn.Text.ToString(),
-            TokenIds = turn.ReplyIds.ToArray(),
-            FinishReason = reason,
-            Usage = usage,
-            Silo = SiloName,
-        };
-        if (reason == ReplyFinishReason.Cancelled)
-        {
-            return reply;
+            var loading = _loading ??= ReloadAsync();
+            try
+            {
+                await loading.WaitAsync(cancellationToken);
+            }
+            finally
+            {
+                if (ReferenceEquals(_loading, loading) && loading.IsCompleted)
+                {
+                    _loading = null;
+                }
+            }
         }
 
-        // The assistant message as the model saw it: generation prompt + generated ids + the template's close.
-        // A stop sequence was trimmed from the text but its tokens were generated: re-tokenize the kept text.
-        var replyIds = reason == ReplyFinishReason.StopSequence ? _prompts.Encode(reply.Text) : [.. turn.ReplyIds];
-        var withReply = new List<ChatMessage>(turn.Chat) { new(ChatRole.Assistant, reply.Text) };
-        var close = _prompts.AssistantClose(withReply, turn.GenerationPrompt);
-        var assistantIds = new List<int>(turn.GenerationPromptIds.Length + replyIds.Length + close.Length);
-        assistantIds.AddRange(turn.GenerationPromptIds);
-        assistantIds.AddRange(replyIds);
-        assistantIds.AddRange(close);
+        return _log;
+    }
 
-        var now = DateTimeOffset.UtcNow;
-        var snapshot = Snapshot();
-        State.Messages.Add(new ConversationMessage
-        {
-            Role = MessageRole.User, Content = turn.Message, RequestId = turn.RequestId, TokenIds = turn.UserIds, Timestamp = now,
-        });
-        State.Messages.Add(new ConversationMessage
-        {
-            Role = MessageRole.Assistant, Content = reply.Text, RequestId = turn.RequestId, TokenIds = assistantIds,
-            Timestamp = now, FinishReason = reason, Usage = usage,
-        });
-        Remember(new AppliedRequest { RequestId = turn.RequestId, Operation = "send", Reply = reply });
-        State.Turns++;
-        State.LastSilo = SiloName;
-        State.HistoryKvTokens = HeldPrefix();
+    private async Task ReloadAsync()
+    {
         try
         {
-            await _state.WriteStateAsync();
+            var stored = await _store.LoadAsync(Id, CancellationToken.None);
+            _log = stored is null ? ConversationLog.Empty(_options.MaxRequestIds) : ConversationLog.From(stored, _options.MaxRequestIds);
+            _stale = false;
         }
-        catch
+        catch (StorageUnavailableException)
         {
-            Restore(snapshot);
+            ConversationMetrics.StorageErrors.Add(1);
+            throw;
+        }
+    }
+
+    private async Task ChangeAsync(string requestId, string operation, ulong fingerprint, Func<ConversationLog, ConversationChange> plan)
+    {
+        ValidateRequestId(requestId);
+        var log = await LogAsync(CancellationToken.None);
+        if (IsApplied(log, requestId, operation, fingerprint))
+        {
+            return;
+        }
+
+        using (_gate.BeginChange(Id, operation))
+        {
+            await CommitAsync(plan(log));
+        }
+    }
+
+    /// <summary>Appends a change; the log takes it only once the store did. Returns false when the store had it already (reloaded).</summary>
+    private async Task<bool> CommitAsync(ConversationChange change)
+    {
+        CommitResult result;
+        try
+        {
+            result = await _store.CommitAsync(Id, change);
+        }
+        catch (StorageUnavailableException)
+        {
+            // The write may or may not have landed: settle it by reloading before the next change.
+            _stale = true;
+            ConversationMetrics.StorageErrors.Add(1);
             throw;
         }
 
-        TurnsCounter.Add(1);
-        CachedCounter.Add(usage.CachedTokens);
-        if (recomputed > 0)
+        ConversationMetrics.BytesWritten.Record(result.BytesWritten);
+        switch (result.Outcome)
         {
-            RecomputedCounter.Add(recomputed);
-            _logger.LogInformation("Conversation {Conversation} recomputed {Tokens} history tokens on {Silo}", Id, recomputed, SiloName);
+            case CommitOutcome.Committed:
+                _log.Apply(change);
+                return true;
+            case CommitOutcome.AlreadyApplied:
+                _stale = true;
+                await ReloadAsync();
+                return false;
+            default:
+                ConversationMetrics.StorageErrors.Add(1);
+                _stale = true;
+                await ReloadAsync();
+                throw new ConversationChangedException(
+                    $"conversation '{Id}' changed in the store (another writer, a delete or an expiry) while request '{change.RequestId}' ran; it was not stored");
         }
-
-        return reply;
     }
 
-    /// <summary>False when the request id was applied already (a retry: nothing to do).</summary>
-    private bool BeginChange(string requestId, string operation)
+    /// <summary>Whether <paramref name="requestId"/> was applied already; the same key with another request is refused.</summary>
+    private bool IsApplied(ConversationLog log, string requestId, string operation, ulong fingerprint)
     {
-        ValidateRequestId(requestId);
-        if (State.Applied.Any(a => a.RequestId == requestId))
+        if (!log.Applied.TryGet(requestId, out var applied))
         {
             return false;
         }
 
-        if (_runningRequestId is not null)
+        if (applied.Operation != operation || applied.Fingerprint != fingerprint)
         {
-            throw new ConversationBusyException($"conversation '{Id}' is generating request '{_runningRequestId}'; cannot {operation} now");
+            throw new IdempotencyKeyReusedException(
+                $"request id '{requestId}' was applied to conversation '{Id}' for another request ({applied.Operation}); use a new id for a new request");
         }
 
+        ConversationMetrics.Replays.Add(1);
         return true;
     }
 
-    private async Task ChangeAsync(string requestId, string operation, Action<ConversationState> change)
+    private SystemPromptRecord SystemPrompt(string? text)
     {
-        var snapshot = Snapshot();
-        change(State);
-        Remember(new AppliedRequest { RequestId = requestId, Operation = operation });
-        try
+        if (text is null)
         {
-            await _state.WriteStateAsync();
+            return SystemPromptRecord.None;
         }
-        catch
-        {
-            Restore(snapshot);
-            throw;
-        }
+
+        var segment = _prompts.Segment(null, new Inference.Chat.ChatMessage(Inference.Chat.ChatRole.System, text));
+        return _prompts.TryEncode(segment, _engine.Manifest.ContextLength - 1, out var ids)
+            ? new SystemPromptRecord { Text = text, TokenIds = ids }
+            : throw new InvalidConversationRequestException(
+                $"the system prompt does not fit the model's context window of {_engine.Manifest.ContextLength} tokens");
     }
 
-    private void Remember(AppliedRequest applied)
+    private void LeaveIfNothingStored()
     {
-        State.Applied.Add(applied);
-        if (State.Applied.Count > MaxAppliedRequests)
+        // A call about a conversation that does not exist keeps nothing alive behind it.
+        if (!_log.Exists && _gate.IsIdle)
         {
-            State.Applied.RemoveRange(0, State.Applied.Count - MaxAppliedRequests);
+            DeactivateOnIdle();
         }
-    }
-
-    private ConversationState Snapshot() => new()
-    {
-        SystemPrompt = State.SystemPrompt,
-        SystemTokenIds = [.. State.SystemTokenIds],
-        Messages = [.. State.Messages],
-        DefaultOptions = State.DefaultOptions,
-        Applied = [.. State.Applied],
-        HistoryKvTokens = State.HistoryKvTokens,
-        Turns = State.Turns,
-        LastSilo = State.LastSilo,
-    };
-
-    private void Restore(ConversationState snapshot)
-    {
-        State.SystemPrompt = snapshot.SystemPrompt;
-        State.SystemTokenIds = snapshot.SystemTokenIds;
-        State.Messages = snapshot.Messages;
-        State.DefaultOptions = snapshot.DefaultOptions;
-        State.Applied = snapshot.Applied;
-        State.HistoryKvTokens = snapshot.HistoryKvTokens;
-        State.Turns = snapshot.Turns;
-        State.LastSilo = snapshot.LastSilo;
-    }
-
-    /// <summary>How many leading tokens of the stored history the engine's KV for this conversation covers.</summary>
-    private int HeldPrefix()
-    {
-        if (!_engine.Pool.TryGet(Id, out var handle) || handle is null || handle.IsActive)
-        {
-            return 0;
-        }
-
-        var cached = handle.Tokens.ToArray();
-        var i = 0;
-        foreach (var id in History())
-        {
-            if (i >= cached.Length || cached[i] != id)
-            {
-                break;
-            }
-
-            i++;
-        }
-
-        return i;
-    }
-
-    private IEnumerable<int> History() => State.SystemTokenIds.Concat(State.Messages.SelectMany(m => m.TokenIds));
-
-    private int HistoryTokenCount() => State.SystemTokenIds.Count + State.Messages.Sum(m => m.TokenIds.Count);
-
-    private List<ChatMessage> ChatHistory()
-    {
-        var chat = new List<ChatMessage>(State.Messages.Count + 2);
-        if (State.SystemPrompt is { } system)
-        {
-            chat.Add(new ChatMessage(ChatRole.System, system));
-        }
-
-        foreach (var message in State.Messages)
-        {
-            chat.Add(new ChatMessage(message.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, message.Content));
-        }
-
-        return chat;
     }
 
     private static void ValidateRequestId(string requestId)
@@ -584,20 +400,5 @@ public sealed class ConversationGrain : Grain, IConversationGrain
         {
             throw new InvalidConversationRequestException($"the request id is longer than {MaxRequestIdLength} characters");
         }
-    }
-
-    private sealed record Turn(
-        string RequestId,
-        string Message,
-        List<ChatMessage> Chat,
-        int[] UserIds,
-        string GenerationPrompt,
-        int[] GenerationPromptIds,
-        int HistoryTokens,
-        BatchWork Work)
-    {
-        public StringBuilder Text { get; } = new();
-
-        public List<int> ReplyIds { get; } = [];
     }
 }

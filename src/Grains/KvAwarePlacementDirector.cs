@@ -9,7 +9,7 @@ namespace AutoGlm.Orleans.Grains;
 /// (<see cref="IBatchingGrain.Probe"/>), then picks: the holder of the KV (most tokens) when there is one,
 /// otherwise the most free KV (in coarse buckets, so near-equal silos tie), then the fewest conversations
 /// (counting placements this director made in the last seconds, which the probes cannot see yet), then the
-/// fewest running sequences. A silo that does not answer in time is skipped. Placement runs only when a
+/// fewest running sequences. A silo that does not answer in time, or is shutting down, is skipped. Placement runs only when a
 /// conversation has no activation, so this costs one probe per silo per activation.
 /// </summary>
 public sealed class KvAwarePlacementDirector(IGrainFactory grainFactory, ILogger<KvAwarePlacementDirector> logger) : IPlacementDirector
@@ -37,6 +37,12 @@ public sealed class KvAwarePlacementDirector(IGrainFactory grainFactory, ILogger
         var conversationId = target.GrainIdentity.Key.ToString()!;
         var probes = await Task.WhenAll(silos.Select(silo => ProbeAsync(silo, conversationId))).ConfigureAwait(false);
         var answered = probes.Where(p => p.Probe is not null).Select(p => (p.Silo, Probe: p.Probe!)).ToList();
+        // A silo that is shutting down takes nothing new, unless every silo is.
+        if (answered.Any(p => !p.Probe.Draining))
+        {
+            answered.RemoveAll(p => p.Probe.Draining);
+        }
+
         if (answered.Count == 0)
         {
             logger.LogWarning("No silo answered the placement probe for {Conversation}; placing at random", conversationId);

@@ -14,4 +14,6 @@ public sealed class LocalConversations
     public void Add(string conversationId) => _active.TryAdd(conversationId, 0);
 
     public void Remove(string conversationId) => _active.TryRemove(conversationId, out _);
+
+    public IReadOnlyCollection<string> Snapshot() => [.. _active.Keys];
 }

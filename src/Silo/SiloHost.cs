@@ -2,7 +2,7 @@ using System.Net;
 using AutoGlm.Orleans.Grains;
 using AutoGlm.Orleans.Inference.Engine;
 using AutoGlm.Orleans.Silo.Http;
-using StackExchange.Redis;
+using Orleans.Configuration;
 
 namespace AutoGlm.Orleans.Silo;
 
@@ -14,9 +14,14 @@ public static class SiloHost
         var builder = WebApplication.CreateBuilder(args);
         builder.Configuration.AddCommandLine(args, SiloConfiguration.SwitchMappings);
         builder.Services.Configure<ModelOptions>(builder.Configuration.GetSection(ModelOptions.Section));
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-
         var config = builder.Configuration;
+        var conversations = config.GetSection(ConversationOptions.Section);
+        builder.Services.Configure<ConversationOptions>(conversations);
+        // The drain deadline for running turns, then room for Kestrel and the Orleans silo to stop.
+        var deadline = conversations.GetValue(nameof(ConversationOptions.ShutdownDeadline), new ConversationOptions().ShutdownDeadline);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = deadline + TimeSpan.FromSeconds(15));
+        builder.Services.AddHostedService<GracefulShutdown>();
+
         if (config.GetValue<int?>("Http:Port") is { } httpPort)
         {
             builder.WebHost.UseUrls($"http://{config["Http:Host"] ?? "localhost"}:{httpPort}");
@@ -36,20 +41,22 @@ public static class SiloHost
             if (redis is null)
             {
                 silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: serviceId, clusterId: clusterId);
-                silo.AddMemoryGrainStorage(ConversationGrain.StorageName);
+                silo.AddAutoGlmMemoryStorage();
             }
             else
             {
                 var advertised = IPAddress.TryParse(config["Orleans:AdvertisedIP"], out var ip) ? ip : IPAddress.Loopback;
-                silo.Configure<global::Orleans.Configuration.ClusterOptions>(o =>
+                silo.Configure<ClusterOptions>(o =>
                 {
                     o.ClusterId = clusterId;
                     o.ServiceId = serviceId;
                 });
                 silo.ConfigureEndpoints(advertised, siloPort, gatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
                 silo.UseRedisClustering(redis);
-                silo.AddRedisGrainStorage(ConversationGrain.StorageName, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
+                silo.AddAutoGlmRedisStorage(redis);
             }
+
+            MembershipDefaults.Apply(silo, config.GetSection(MembershipDefaults.Section));
 
             global::Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(silo);
             silo.AddAutoGlmGrains(sp =>
@@ -69,7 +76,7 @@ public static class SiloHost
                 };
             });
         });
-        builder.Services.AddHttpApi();
+        builder.Services.AddHttpApi(config);
 
         var app = builder.Build();
         var inference = app.Services.GetRequiredService<InferenceEngine>();

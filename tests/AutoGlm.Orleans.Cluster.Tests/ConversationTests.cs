@@ -129,11 +129,11 @@ public sealed class ConversationTests(ThreeSiloCluster fixture)
         var id = Greedy.NewId("busy");
         var grain = Client.Get(id);
         var text = "";
-        await using (var stream = grain.SendStreaming("long", "Tell me a long story.", Greedy.Tokens(120), ct).GetAsyncEnumerator(ct))
+        await using (var stream = grain.SendStreaming(new TurnRequest("long", "Tell me a long story.", Greedy.Tokens(120)), ct).GetAsyncEnumerator(ct))
         {
             Assert.True(await stream.MoveNextAsync());
             text += stream.Current.Text;
-            await Assert.ThrowsAsync<ConversationBusyException>(() => grain.Send("other", "Interrupting!", Greedy.Tokens(4), ct));
+            await Assert.ThrowsAsync<ConversationBusyException>(() => grain.Send(new TurnRequest("other", "Interrupting!", Greedy.Tokens(4)), ct));
             var status = await grain.GetStatus();
             Assert.True(status.IsGenerating);
             while (await stream.MoveNextAsync())
@@ -148,7 +148,7 @@ public sealed class ConversationTests(ThreeSiloCluster fixture)
         Assert.Equal(text, history[1].Content);
 
         // The refused request id was not applied: it runs now.
-        var later = await grain.Send("other", "Interrupting!", Greedy.Tokens(4), ct);
+        var later = await grain.Send(new TurnRequest("other", "Interrupting!", Greedy.Tokens(4)), ct);
         Assert.False(later.Replayed);
         Assert.Equal(4, (await grain.GetHistory()).Count);
     }
@@ -160,24 +160,24 @@ public sealed class ConversationTests(ThreeSiloCluster fixture)
         var id = Greedy.NewId("bad");
         var grain = Client.Get(id);
         await grain.SetSystemPrompt("system-1", "You are a test.");
-        await grain.Send("ok-1", "Hello.", Greedy.Tokens(4), ct);
+        await grain.Send(new TurnRequest("ok-1", "Hello.", Greedy.Tokens(4)), ct);
         var before = await grain.GetHistory();
         var context = (await grain.GetStatus()).ContextLength;
         Assert.True(context > 0);
 
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send("bad-1", "", null, ct));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send("bad-2", "   ", null, ct));
+        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-1", "", null), ct));
+        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-2", "   ", null), ct));
         var huge = string.Join(' ', Enumerable.Repeat("word", context + 16));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send("bad-3", huge, null, ct));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send("bad-4", "Hi", new GenerationOptions { Temperature = -1f }, ct));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send("bad-5", "Hi", new GenerationOptions { TopP = 2f }, ct));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send("bad-6", "Hi", new GenerationOptions { MaxNewTokens = 0 }, ct));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send("bad-7", "Hi", new GenerationOptions { MaxNewTokens = context * 2 }, ct));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send("", "Hi", null, ct));
+        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-3", huge, null), ct));
+        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-4", "Hi", new GenerationOptions { Temperature = -1f }), ct));
+        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-5", "Hi", new GenerationOptions { TopP = 2f }), ct));
+        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-6", "Hi", new GenerationOptions { MaxNewTokens = 0 }), ct));
+        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-7", "Hi", new GenerationOptions { MaxNewTokens = context * 2 }), ct));
+        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("", "Hi", null), ct));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.SetDefaultOptions("bad-8", new GenerationOptions { TopK = -3 }));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(async () =>
         {
-            await foreach (var _ in grain.SendStreaming("bad-9", "", null, ct))
+            await foreach (var _ in grain.SendStreaming(new TurnRequest("bad-9", "", null), ct))
             {
             }
         });
@@ -188,7 +188,7 @@ public sealed class ConversationTests(ThreeSiloCluster fixture)
         Assert.False((await grain.GetStatus()).IsGenerating);
 
         // A rejected request id was not applied, and the conversation still works.
-        var reply = await grain.Send("bad-4", "Hi", Greedy.Tokens(4), ct);
+        var reply = await grain.Send(new TurnRequest("bad-4", "Hi", Greedy.Tokens(4)), ct);
         Assert.False(reply.Replayed);
         Assert.Equal(before.Count + 2, (await grain.GetHistory()).Count);
     }

@@ -86,6 +86,32 @@ public sealed class KvCachePool
         }
     }
 
+    /// <summary>
+    /// Releases every idle handle not used for <paramref name="maxIdle"/> (its conversation went idle past its TTL);
+    /// returns how many. Handles in a generation are never touched.
+    /// </summary>
+    public int ReleaseIdle(TimeSpan maxIdle)
+    {
+        var cutoff = Environment.TickCount64 - (long)maxIdle.TotalMilliseconds;
+        var released = 0;
+        lock (_lock)
+        {
+            for (var node = _idle.First; node is not null;)
+            {
+                var next = node.Next;
+                if (node.Value.LastUsedTimestamp <= cutoff)
+                {
+                    ReleaseLocked(node.Value);
+                    released++;
+                }
+
+                node = next;
+            }
+        }
+
+        return released;
+    }
+
     /// <summary>Marks a handle active (its generation starts); fails when another generation holds it.</summary>
     internal bool TryActivate(KvCacheHandle handle)
     {

@@ -1,4 +1,5 @@
 using AutoGlm.Orleans.Abstractions;
+using AutoGlm.Orleans.Grains.Storage;
 using AutoGlm.Orleans.Inference.Engine;
 
 namespace AutoGlm.Orleans.Silo.Http;
@@ -6,9 +7,11 @@ namespace AutoGlm.Orleans.Silo.Http;
 /// <summary>
 /// POST /v1/chat/completions. The message list maps onto a conversation (see <see cref="ResolveAsync"/>) so a
 /// stateless client's turn N reuses the KV of turns 1..N-1; the response names the conversation in the
-/// <c>X-Conversation-Id</c> header.
+/// <c>X-Conversation-Id</c> header. With that header and an <c>Idempotency-Key</c>, a retried turn is applied once.
+/// Nothing is written before the turn runs: a new conversation's history is stored with its first turn.
 /// </summary>
-public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIndex index, InferenceEngine engine, ILogger<ChatCompletionsEndpoint> logger)
+public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIndex index, TurnCalls calls, InferenceEngine engine,
+    ILogger<ChatCompletionsEndpoint> logger)
 {
     public const string ConversationHeader = "X-Conversation-Id";
     public const int MaxConversationIdLength = 128;
@@ -22,109 +25,50 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
                 $"the model '{request.Model}' does not exist; this server serves '{engine.Manifest.Name}' (GET /v1/models)", "model");
         }
 
-        var resolved = await ResolveAsync(context, request);
-        var grain = grains.GetGrain<IConversationGrain>(resolved.ConversationId);
-        var requestId = "oai-" + Guid.NewGuid().ToString("N");
-        var completionId = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        context.Response.Headers[ConversationHeader] = resolved.ConversationId;
+        var key = IdempotencyKeys.FromRequest(context.Request);
+        var requestId = key ?? IdempotencyKeys.New("oai-");
         var ct = context.RequestAborted;
+        var resolved = await ResolveAsync(context, request, requestId, ct);
         var completed = false;
         try
         {
-            await using var chunks = grain.SendStreaming(requestId, request.UserMessage, request.Options, ct).GetAsyncEnumerator(ct);
-            // The first chunk before any byte is written: a refusal (busy, too long, overloaded) is still a JSON error.
-            var has = await chunks.MoveNextAsync();
-            var text = new System.Text.StringBuilder();
-            ReplyChunk? final = null;
-            ServerSentEvents? events = null;
-            if (request.Stream)
+            var turn = new TurnRequest(requestId, request.UserMessage, request.Options) { Seed = resolved.Seed };
+            await using var call = await calls.StartAsync(resolved.ConversationId, turn, request.Stream, ct);
+            context.Response.Headers[ConversationHeader] = resolved.ConversationId;
+            var reply = new ChatReply(context, request);
+            var final = request.Stream ? await reply.StreamAsync(call, ct) : await reply.WholeAsync(call, ct);
+            completed = final is not null;
+            if (final is not null)
             {
-                events = new ServerSentEvents(context.Response);
-                events.Start();
-                await events.WriteAsync(Chunk(new ChatCompletionDelta(Role: "assistant", Content: string.Empty), null),
-                    HttpJsonContext.Default.ChatCompletionChunk, ct);
+                await RegisterAsync(resolved, request.UserMessage, final);
             }
-
-            while (has)
-            {
-                var chunk = chunks.Current;
-                text.Append(chunk.Text);
-                if (events is not null && chunk.Text.Length > 0)
-                {
-                    await events.WriteAsync(Chunk(new ChatCompletionDelta(Content: chunk.Text), null), HttpJsonContext.Default.ChatCompletionChunk, ct);
-                }
-
-                if (chunk.IsFinal)
-                {
-                    final = chunk;
-                    break;
-                }
-
-                has = await chunks.MoveNextAsync();
-            }
-
-            if (final is null || final.FinishReason == ReplyFinishReason.Cancelled)
-            {
-                return;
-            }
-
-            completed = true;
-            var reply = text.ToString();
-            await RegisterAsync(resolved, request.UserMessage, reply);
-            var usage = final.Usage.ToOpenAi();
-            if (events is not null)
-            {
-                await events.WriteAsync(Chunk(new ChatCompletionDelta(), final.FinishReason.ToOpenAi()), HttpJsonContext.Default.ChatCompletionChunk, ct);
-                if (request.IncludeUsage)
-                {
-                    await events.WriteAsync(new ChatCompletionChunk(completionId, "chat.completion.chunk", created, request.Model, [], usage),
-                        HttpJsonContext.Default.ChatCompletionChunk, ct);
-                }
-
-                await events.WriteDoneAsync(ct);
-                return;
-            }
-
-            await context.Response.WriteAsJsonAsync(new ChatCompletion(completionId, "chat.completion", created, request.Model,
-                    [new ChatCompletionChoice(0, new ChatCompletionResponseMessage("assistant", reply), final.FinishReason.ToOpenAi())], usage),
-                HttpJsonContext.Default.ChatCompletion, contentType: "application/json", cancellationToken: ct);
-        }
-        catch (Exception ex) when (context.Response.HasStarted && !ct.IsCancellationRequested)
-        {
-            // Mid-stream: the status is sent; tell the client in the stream, as OpenAI does.
-            ErrorResponses.TryClassify(ex, out _, out var code, out var message, out _);
-            logger.LogWarning(ex, "Streaming reply of {Conversation} failed", resolved.ConversationId);
-            await new ServerSentEvents(context.Response).WriteAsync(
-                new ErrorBody(new ErrorDetail(message, "server_error", null, code)), HttpJsonContext.Default.ErrorBody, CancellationToken.None);
         }
         finally
         {
             if (!completed && resolved.Claimed)
             {
                 // The turn did not happen: give the entry back so the client's retry continues the same conversation.
-                await index.PutAsync(resolved.History, resolved.ConversationId);
+                await index.PutAsync(resolved.History, resolved.ConversationId, CancellationToken.None);
             }
         }
-
-        ChatCompletionChunk Chunk(ChatCompletionDelta delta, string? finish) =>
-            new(completionId, "chat.completion.chunk", created, request.Model, [new ChatCompletionChunkChoice(0, delta, finish)]);
     }
 
     /// <summary>
-    /// Which conversation serves the request, and what it holds before the turn.
+    /// Which conversation serves the request, and what it holds before the turn. Reads only.
     /// <list type="bullet">
     /// <item>With <c>X-Conversation-Id</c>: that conversation. A request of only the new user message (and perhaps a
     /// system message) continues whatever it holds; a longer one must repeat its stored history exactly (409
-    /// <c>conversation_mismatch</c> otherwise). An empty or unknown conversation is created from the request's history.</item>
+    /// <c>conversation_mismatch</c> otherwise), or that history plus the turn its Idempotency-Key stored (a retry).
+    /// An empty or unknown conversation is seeded with the request's history by the turn itself.</item>
     /// <item>Without: the index entry for the request's history (messages minus the last user message) is claimed
     /// atomically; it is re-keyed to the new history when the turn completes. A second request with the same
     /// history (a fork, or a concurrent duplicate) finds no entry and starts a new conversation seeded with it.</item>
     /// </list>
     /// </summary>
-    private async Task<Resolved> ResolveAsync(HttpContext context, MappedChatRequest request)
+    private async Task<Resolved> ResolveAsync(HttpContext context, MappedChatRequest request, string requestId, CancellationToken ct)
     {
         var prefix = request.Prefix;
+        var seed = prefix.Count == 0 ? null : prefix;
         if (context.Request.Headers[ConversationHeader] is { Count: > 0 } header)
         {
             var id = header.ToString();
@@ -134,46 +78,44 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
                     ConversationHeader);
             }
 
-            var grain = grains.GetGrain<IConversationGrain>(id);
-            var stored = await grain.GetHistory();
-            var statelessTurn = prefix.All(m => m.Role == MessageRole.System);
+            var stored = await grains.GetGrain<IConversationGrain>(id).GetHistory();
             if (stored.Count == 0)
             {
-                await ImportAsync(grain, prefix);
-                return new Resolved(id, prefix, Claimed: false);
+                return new Resolved(id, prefix, seed, Claimed: false);
             }
 
-            if (statelessTurn && (prefix.Count == 0 || ConversationIndex.SameHistory(stored.Take(1).ToArray(), prefix)))
-            {
-                return new Resolved(id, stored, Claimed: false);
-            }
-
-            if (!ConversationIndex.SameHistory(stored, prefix))
+            var statelessTurn = prefix.All(m => m.Role == MessageRole.System);
+            var continues = statelessTurn && (prefix.Count == 0 || ConversationIndex.SameHistory(stored.Take(1).ToArray(), prefix));
+            var retried = stored.Count == prefix.Count + 2 && stored[^1].RequestId == requestId
+                && ConversationIndex.SameHistory(stored.Take(prefix.Count).ToArray(), prefix);
+            if (!continues && !retried && !ConversationIndex.SameHistory(stored, prefix))
             {
                 throw new HttpApiException(StatusCodes.Status409Conflict, "conversation_mismatch",
                     $"the messages do not repeat the stored history of conversation '{id}' ({stored.Count} messages); send only the new " +
                     "user message, the exact history, or omit the header to fork", "messages");
             }
 
-            return new Resolved(id, stored, Claimed: false);
+            return new Resolved(id, retried ? prefix : stored, Seed: null, Claimed: false);
         }
 
-        if (prefix.Any(m => m.Role != MessageRole.System) && await index.TryClaimAsync(prefix) is { } claimed)
+        if (prefix.Any(m => m.Role != MessageRole.System) && await index.TryClaimAsync(prefix, ct) is { } claimed)
         {
-            var stored = await grains.GetGrain<IConversationGrain>(claimed).GetHistory();
-            if (ConversationIndex.SameHistory(stored, prefix))
+            try
             {
-                return new Resolved(claimed, prefix, Claimed: true);
+                if (ConversationIndex.SameHistory(await grains.GetGrain<IConversationGrain>(claimed).GetHistory(), prefix))
+                {
+                    return new Resolved(claimed, prefix, Seed: null, Claimed: true);
+                }
+            }
+            catch
+            {
+                await index.PutAsync(prefix, claimed, CancellationToken.None);
+                throw;
             }
         }
 
-        var fresh = "oai-" + Guid.NewGuid().ToString("N");
-        await ImportAsync(grains.GetGrain<IConversationGrain>(fresh), prefix);
-        return new Resolved(fresh, prefix, Claimed: false);
+        return new Resolved("oai-" + Guid.NewGuid().ToString("N"), prefix, seed, Claimed: false);
     }
-
-    private static Task ImportAsync(IConversationGrain grain, IReadOnlyList<ConversationMessage> prefix) =>
-        prefix.Count == 0 ? Task.CompletedTask : grain.ImportHistory("import-" + Guid.NewGuid().ToString("N"), prefix);
 
     private async Task RegisterAsync(Resolved resolved, string userMessage, string reply)
     {
@@ -184,7 +126,7 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
         };
         try
         {
-            await index.PutAsync(history, resolved.ConversationId);
+            await index.PutAsync(history, resolved.ConversationId, CancellationToken.None);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -193,5 +135,6 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
         }
     }
 
-    private sealed record Resolved(string ConversationId, IReadOnlyList<ConversationMessage> History, bool Claimed);
+    private sealed record Resolved(string ConversationId, IReadOnlyList<ConversationMessage> History, IReadOnlyList<ConversationMessage>? Seed,
+        bool Claimed);
 }

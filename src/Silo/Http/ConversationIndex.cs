@@ -1,14 +1,15 @@
 using System.Security.Cryptography;
 using System.Text;
 using AutoGlm.Orleans.Abstractions;
+using AutoGlm.Orleans.Grains.Storage;
 
 namespace AutoGlm.Orleans.Silo.Http;
 
 /// <summary>
 /// The affinity index for stateless clients: a message list (roles and contents, system prompt first) hashes to
-/// an <see cref="IConversationIndexGrain"/> naming the conversation whose stored history is exactly that list.
+/// an entry of the <see cref="IConversationIndexStore"/> naming the conversation whose stored history is exactly that list.
 /// </summary>
-public sealed class ConversationIndex(IGrainFactory grains)
+public sealed class ConversationIndex(IConversationIndexStore store)
 {
     /// <summary>SHA-256 of the list, each field length-prefixed so no two lists share an encoding.</summary>
     public static string Key(IEnumerable<ConversationMessage> messages)
@@ -29,12 +30,12 @@ public sealed class ConversationIndex(IGrainFactory grains)
     }
 
     /// <summary>Takes the conversation holding exactly <paramref name="history"/>, if one is indexed and unclaimed.</summary>
-    public Task<string?> TryClaimAsync(IReadOnlyList<ConversationMessage> history) =>
-        grains.GetGrain<IConversationIndexGrain>(Key(history)).TryClaim(history.Count);
+    public Task<string?> TryClaimAsync(IReadOnlyList<ConversationMessage> history, CancellationToken cancellationToken) =>
+        store.TryClaimAsync(Key(history), history.Count, cancellationToken);
 
     /// <summary>Records that <paramref name="conversationId"/> holds exactly <paramref name="history"/>.</summary>
-    public Task PutAsync(IReadOnlyList<ConversationMessage> history, string conversationId) =>
-        grains.GetGrain<IConversationIndexGrain>(Key(history)).Put(conversationId, history.Count);
+    public Task PutAsync(IReadOnlyList<ConversationMessage> history, string conversationId, CancellationToken cancellationToken) =>
+        store.PutAsync(Key(history), conversationId, history.Count, cancellationToken);
 
     /// <summary>Whether a stored history (system prompt included) equals a request's list, by role and content.</summary>
     public static bool SameHistory(IReadOnlyList<ConversationMessage> stored, IReadOnlyList<ConversationMessage> requested) =>

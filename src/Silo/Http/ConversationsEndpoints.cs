@@ -5,7 +5,8 @@ namespace AutoGlm.Orleans.Silo.Http;
 /// <summary>
 /// The native REST API: the conversation lives on the server, a client sends only the new message.
 /// POST /conversations, POST /conversations/{id}/messages (JSON, or SSE with "stream": true),
-/// GET /conversations/{id}, DELETE /conversations/{id}.
+/// GET /conversations/{id}, DELETE /conversations/{id}. Changes take an <c>Idempotency-Key</c> header (or, for
+/// a message, a <c>request_id</c> field): a retry with the same key is applied once and returns the first reply.
 /// </summary>
 public static class ConversationsEndpoints
 {
@@ -22,21 +23,15 @@ public static class ConversationsEndpoints
         var body = await RequestBodies.ReadAsync(context.Request, HttpJsonContext.Default.CreateConversationRequest, allowEmpty: true);
         var id = body.Id ?? "conv-" + Guid.NewGuid().ToString("N");
         ValidateId(id);
-        var grain = grains.GetGrain<IConversationGrain>(id);
-        if ((await grain.GetStatus()).Exists)
-        {
-            throw new HttpApiException(StatusCodes.Status409Conflict, "conversation_exists", $"conversation '{id}' exists already", "id");
-        }
-
-        // Setting the system prompt (null too) records an applied request: the conversation exists from now on.
-        await grain.SetSystemPrompt("create-" + Guid.NewGuid().ToString("N"), body.SystemPrompt);
+        var key = IdempotencyKeys.FromRequest(context.Request) ?? IdempotencyKeys.New("create-");
+        await grains.GetGrain<IConversationGrain>(id).Create(key, body.SystemPrompt);
         context.Response.StatusCode = StatusCodes.Status201Created;
         context.Response.Headers.Location = $"/conversations/{Uri.EscapeDataString(id)}";
         context.Response.Headers[ChatCompletionsEndpoint.ConversationHeader] = id;
         await context.Response.WriteAsJsonAsync(new ConversationCreated(id), HttpJsonContext.Default.ConversationCreated);
     }
 
-    private static async Task SendAsync(HttpContext context, string id, IGrainFactory grains)
+    private static async Task SendAsync(HttpContext context, string id, TurnCalls calls)
     {
         var body = await RequestBodies.ReadAsync(context.Request, HttpJsonContext.Default.SendMessageRequest);
         if (string.IsNullOrWhiteSpace(body.Content))
@@ -44,46 +39,74 @@ public static class ConversationsEndpoints
             throw HttpApiException.BadRequest("'content' is required and must not be empty", "content");
         }
 
+        ValidateId(id);
         var options = ChatRequestMapping.Options(body.Temperature, body.TopP, body.MaxTokens, body.Stop, body.Seed);
-        var grain = await ExistingAsync(grains, id);
-        var requestId = body.RequestId ?? "rest-" + Guid.NewGuid().ToString("N");
+        var key = IdempotencyKeys.FromRequest(context.Request, body.RequestId) ?? IdempotencyKeys.New("rest-");
+        var streaming = body.Stream == true;
         var ct = context.RequestAborted;
+        await using var call = await calls.StartAsync(id, new TurnRequest(key, body.Content, options) { RequireExisting = true }, streaming, ct);
         context.Response.Headers[ChatCompletionsEndpoint.ConversationHeader] = id;
-        if (body.Stream != true)
+        if (!streaming)
         {
-            var reply = await grain.Send(requestId, body.Content, options, ct);
-            await context.Response.WriteAsJsonAsync(new MessageReply(id, reply.RequestId, reply.Text, ((ReplyFinishReason?)reply.FinishReason).ToOpenAi(),
-                reply.Replayed, reply.Silo, reply.Usage.ToOpenAi()), HttpJsonContext.Default.MessageReply, cancellationToken: ct);
+            var text = new System.Text.StringBuilder();
+            var final = await ReadToEndAsync(call, text);
+            await context.Response.WriteAsJsonAsync(new MessageReply(id, key, text.ToString(), final.FinishReason.ToOpenAi(), final.Replayed,
+                final.Silo, final.Usage.ToOpenAi()), HttpJsonContext.Default.MessageReply, cancellationToken: ct);
             return;
         }
 
-        await using var chunks = grain.SendStreaming(requestId, body.Content, options, ct).GetAsyncEnumerator(ct);
-        var has = await chunks.MoveNextAsync();
         var events = new ServerSentEvents(context.Response);
         events.Start();
-        while (has)
+        try
         {
-            var chunk = chunks.Current;
-            if (chunk.Text.Length > 0)
+            var has = true;
+            while (has)
             {
-                await events.WriteAsync(new MessageChunk(chunk.Text), HttpJsonContext.Default.MessageChunk, ct);
+                var chunk = call.Current;
+                if (chunk.Text.Length > 0)
+                {
+                    await events.WriteAsync(new MessageChunk(chunk.Text), HttpJsonContext.Default.MessageChunk, ct);
+                }
+
+                if (chunk.IsFinal)
+                {
+                    await events.WriteAsync(new MessageDone(chunk.FinishReason.ToOpenAi(), chunk.Silo, chunk.Usage.ToOpenAi(), chunk.Replayed),
+                        HttpJsonContext.Default.MessageDone, ct);
+                    await events.WriteDoneAsync(ct);
+                    return;
+                }
+
+                has = await call.MoveNextAsync();
             }
 
+            throw new ConversationException($"conversation '{id}': the reply ended without a finish reason");
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            await events.WriteErrorAsync(ex);
+        }
+    }
+
+    /// <summary>The rest of a turn's reply, from the call's current chunk to its final one.</summary>
+    internal static async Task<ReplyChunk> ReadToEndAsync(TurnCall call, System.Text.StringBuilder text)
+    {
+        do
+        {
+            var chunk = call.Current;
+            text.Append(chunk.Text);
             if (chunk.IsFinal)
             {
-                await events.WriteAsync(new MessageDone(chunk.FinishReason.ToOpenAi(), chunk.Silo, chunk.Usage.ToOpenAi()),
-                    HttpJsonContext.Default.MessageDone, ct);
-                break;
+                return chunk;
             }
-
-            has = await chunks.MoveNextAsync();
         }
+        while (await call.MoveNextAsync());
 
-        await events.WriteDoneAsync(ct);
+        throw new ConversationException("the reply ended without a finish reason");
     }
 
     private static async Task GetAsync(HttpContext context, string id, IGrainFactory grains)
     {
+        ValidateId(id);
         var grain = grains.GetGrain<IConversationGrain>(id);
         var status = await grain.GetStatus();
         if (!status.Exists)
@@ -93,24 +116,18 @@ public static class ConversationsEndpoints
 
         var history = await grain.GetHistory();
         var messages = history.Where(m => m.Role != MessageRole.System)
-            .Select(m => new MessageView(m.Role == MessageRole.User ? "user" : "assistant", m.Content, m.TokenIds.Count, m.Timestamp))
+            .Select(m => new MessageView(m.Role == MessageRole.User ? "user" : "assistant", m.Content, m.TokenIds.Count, m.Timestamp, m.RequestId))
             .ToArray();
         await context.Response.WriteAsJsonAsync(new ConversationView(id, status.Silo, status.SystemPrompt, status.HistoryTokens,
             status.CachedTokens, status.IsGenerating, messages), HttpJsonContext.Default.ConversationView);
     }
 
-    private static async Task<IResult> DeleteAsync(string id, IGrainFactory grains)
-    {
-        var grain = await ExistingAsync(grains, id);
-        await grain.Delete("delete-" + Guid.NewGuid().ToString("N"));
-        return Results.NoContent();
-    }
-
-    private static async Task<IConversationGrain> ExistingAsync(IGrainFactory grains, string id)
+    private static async Task<IResult> DeleteAsync(HttpContext context, string id, IGrainFactory grains)
     {
         ValidateId(id);
-        var grain = grains.GetGrain<IConversationGrain>(id);
-        return (await grain.GetStatus()).Exists ? grain : throw NotFound(id);
+        var key = IdempotencyKeys.FromRequest(context.Request) ?? IdempotencyKeys.New("delete-");
+        await grains.GetGrain<IConversationGrain>(id).Delete(key);
+        return Results.NoContent();
     }
 
     private static HttpApiException NotFound(string id) =>

@@ -16,7 +16,7 @@ public static class ErrorResponses
         var type = status switch
         {
             StatusCodes.Status400BadRequest or StatusCodes.Status404NotFound or StatusCodes.Status413PayloadTooLarge => "invalid_request_error",
-            StatusCodes.Status409Conflict => "conflict_error",
+            StatusCodes.Status409Conflict or StatusCodes.Status422UnprocessableEntity => "conflict_error",
             StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable => "overloaded_error",
             _ => "server_error",
         };
@@ -56,6 +56,24 @@ public static class ErrorResponses
                 return true;
             case ServerOverloadedException overloaded:
                 (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "overloaded", overloaded.Message);
+                return true;
+            case ConversationNotFoundException notFound:
+                (status, code, message) = (StatusCodes.Status404NotFound, "conversation_not_found", notFound.Message);
+                return true;
+            case ConversationExistsException exists:
+                (status, code, message, param) = (StatusCodes.Status409Conflict, "conversation_exists", exists.Message, "id");
+                return true;
+            case ConversationChangedException changed:
+                (status, code, message) = (StatusCodes.Status409Conflict, "conversation_changed", changed.Message);
+                return true;
+            case IdempotencyKeyReusedException reused:
+                (status, code, message, param) = (StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", reused.Message, "Idempotency-Key");
+                return true;
+            case StorageUnavailableException storage:
+                (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "storage_unavailable", storage.Message);
+                return true;
+            case ConversationMovedException or TurnInterruptedException:
+                (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "turn_interrupted", exception.Message + " (retry with the same Idempotency-Key)");
                 return true;
             case SiloUnavailableException or TimeoutException or OrleansMessageRejectionException:
                 (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "unavailable", "the cluster cannot serve the request now; retry");

@@ -1,18 +1,22 @@
+using AutoGlm.Orleans.Grains;
 using AutoGlm.Orleans.Inference.Engine;
 
 namespace AutoGlm.Orleans.Silo.Http;
 
-/// <summary>GET /healthz: 200 "ready" once the silo is active in its cluster and the engine's model is loaded; 503 before.</summary>
+/// <summary>
+/// GET /healthz: 200 "ready" once the silo is active in its cluster and the engine's model is loaded; 503 before,
+/// and from the moment it starts shutting down (a load balancer stops sending it turns).
+/// </summary>
 public static class HealthEndpoint
 {
-    public static IResult Handle(InferenceEngine inference, ISiloStatusOracle silo, IHostApplicationLifetime lifetime)
+    public static IResult Handle(InferenceEngine inference, ISiloStatusOracle silo, IHostApplicationLifetime lifetime, SiloDrain drain)
     {
-        var active = silo.CurrentStatus == SiloStatus.Active && lifetime.ApplicationStarted.IsCancellationRequested
-            && !lifetime.ApplicationStopping.IsCancellationRequested;
+        var draining = drain.IsDraining || lifetime.ApplicationStopping.IsCancellationRequested;
+        var active = silo.CurrentStatus == SiloStatus.Active && lifetime.ApplicationStarted.IsCancellationRequested && !draining;
         var stats = inference.GetStats();
         return Results.Json(new
         {
-            status = active ? "ready" : "starting",
+            status = active ? "ready" : draining ? "draining" : "starting",
             silo = silo.CurrentStatus.ToString(),
             model = inference.Manifest.Name,
             layers = inference.Manifest.NumLayers,
@@ -24,6 +28,7 @@ public static class HealthEndpoint
             kv_used_bytes = stats.Kv.UsedBytes,
             kv_budget_bytes = stats.Kv.BudgetBytes,
             sequences = stats.Kv.Sequences,
+            turns_running = drain.Running,
         }, statusCode: active ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
 }

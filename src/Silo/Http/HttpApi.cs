@@ -17,9 +17,11 @@ public static class HttpApi
         "Microsoft.AspNetCore.Server.Kestrel",
     ];
 
-    public static void AddHttpApi(this IServiceCollection services)
+    public static void AddHttpApi(this IServiceCollection services, IConfiguration configuration)
     {
+        services.Configure<HttpTurnOptions>(configuration.GetSection(HttpTurnOptions.Section));
         services.AddSingleton<ConversationIndex>();
+        services.AddSingleton<TurnCalls>();
         services.AddSingleton<ChatCompletionsEndpoint>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
     }

@@ -107,7 +107,7 @@ public sealed record ConversationView(
     bool IsGenerating,
     IReadOnlyList<MessageView> Messages);
 
-public sealed record MessageView(string Role, string Content, int Tokens, DateTimeOffset Timestamp);
+public sealed record MessageView(string Role, string Content, int Tokens, DateTimeOffset Timestamp, string? RequestId);
 
 public sealed record MessageReply(
     string ConversationId,
@@ -120,7 +120,7 @@ public sealed record MessageReply(
 
 public sealed record MessageChunk(string Text);
 
-public sealed record MessageDone(string FinishReason, string? Silo, ChatCompletionUsage Usage);
+public sealed record MessageDone(string FinishReason, string? Silo, ChatCompletionUsage Usage, bool Replayed);
 
 /// <summary>Source-generated JSON for the HTTP API: snake_case, nulls omitted, numbers strictly typed.</summary>
 [JsonSourceGenerationOptions(

@@ -26,6 +26,17 @@ public sealed class ServerSentEvents(HttpResponse response)
         await response.Body.FlushAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Ends a stream that cannot finish with an error event, as OpenAI does: the status was sent already, so the
+    /// error travels in the stream (its code tells the client whether a retry with the same key is safe).
+    /// </summary>
+    public Task WriteErrorAsync(Exception exception)
+    {
+        ErrorResponses.TryClassify(exception, out var status, out var code, out var message, out var param);
+        var type = status >= 500 ? "server_error" : "invalid_request_error";
+        return WriteAsync(new ErrorBody(new ErrorDetail(message, type, param, code)), HttpJsonContext.Default.ErrorBody, CancellationToken.None);
+    }
+
     public async Task WriteDoneAsync(CancellationToken cancellationToken)
     {
         await response.Body.WriteAsync(Done, cancellationToken);

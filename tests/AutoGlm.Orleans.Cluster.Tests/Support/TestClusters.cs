@@ -4,7 +4,6 @@ using AutoGlm.Orleans.Inference.Engine;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.TestingHost;
-using StackExchange.Redis;
 
 namespace AutoGlm.Orleans.Cluster.Tests.Support;
 
@@ -29,8 +28,7 @@ public static class TestClusters
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddAutoGlmGrains(_ => Engine());
-            silo.AddRedisGrainStorage(ConversationGrain.StorageName,
-                o => o.ConfigurationOptions = ConfigurationOptions.Parse(redisConnectionString));
+            silo.AddAutoGlmRedisStorage(redisConnectionString);
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 // Declare a killed silo dead in a few seconds, not ~15.

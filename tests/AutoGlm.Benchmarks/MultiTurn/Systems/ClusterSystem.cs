@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using AutoGlm.Orleans.Abstractions;
 using AutoGlm.Orleans.Client;
 using AutoGlm.Orleans.Grains;
+using AutoGlm.Orleans.Grains.Storage;
 using AutoGlm.Orleans.Inference.Engine;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -37,6 +38,10 @@ public sealed class ClusterSystem : IChatSystem
         var primary = new IPEndPoint(IPAddress.Loopback, siloPorts[0]);
         var clusterId = "bench-" + Guid.NewGuid().ToString("N")[..8];
         var hosts = new List<IHost>();
+        // One store for every in-process silo, as Redis would be: a conversation that moves finds its history.
+        var storage = new ConversationOptions();
+        var store = new MemoryConversationStore(storage, TimeProvider.System);
+        var index = new MemoryConversationIndexStore(storage, TimeProvider.System);
         for (var i = 0; i < silos; i++)
         {
             var siloPort = siloPorts[i];
@@ -46,7 +51,9 @@ public sealed class ClusterSystem : IChatSystem
                 .UseOrleans(silo =>
                 {
                     silo.UseLocalhostClustering(siloPort, gatewayPort, primary, serviceId: clusterId, clusterId: clusterId);
-                    silo.AddMemoryGrainStorage(ConversationGrain.StorageName);
+                    silo.Services.AddSingleton<IConversationStore>(store);
+                    silo.Services.AddSingleton<IConversationIndexStore>(index);
+                    silo.AddAutoGlmMemoryStorage();
                     silo.AddAutoGlmGrains(_ => new EngineOptions
                     {
                         ModelPath = modelPath,

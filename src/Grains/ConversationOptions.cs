@@ -1,0 +1,48 @@
+namespace AutoGlm.Orleans.Grains;
+
+/// <summary>Configuration section "Conversations": how long conversations live, what they keep, how turns end.</summary>
+public sealed class ConversationOptions
+{
+    public const string Section = "Conversations";
+
+    /// <summary>
+    /// A conversation idle (no change) this long leaves the store, and its KV leaves every silo's pool.
+    /// Zero keeps conversations for ever.
+    /// </summary>
+    public TimeSpan IdleTtl { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Request ids remembered per conversation for retries (the oldest are forgotten first).</summary>
+    public int MaxRequestIds { get; set; } = 256;
+
+    /// <summary>Prefix of every Redis key (the service id follows, so services can share one Redis).</summary>
+    public string KeyPrefix { get; set; } = "autoglm";
+
+    /// <summary>Conversations kept by the in-memory store (one silo without Redis); the least recently changed go first.</summary>
+    public int MaxInMemoryConversations { get; set; } = 100_000;
+
+    /// <summary>
+    /// A running turn whose every reader stopped pulling its reply this long is cancelled (its caller died or
+    /// vanished), so the conversation takes the caller's retry. A live reader pulls within milliseconds.
+    /// </summary>
+    public TimeSpan TurnLease { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>On shutdown (SIGTERM), how long running turns may take to finish before they end with an error.</summary>
+    public TimeSpan ShutdownDeadline { get; set; } = TimeSpan.FromSeconds(20);
+
+    public void Validate()
+    {
+        if (IdleTtl < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(IdleTtl), IdleTtl, "Conversations:IdleTtl must not be negative");
+        }
+
+        if (TurnLease <= TimeSpan.Zero || ShutdownDeadline < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(TurnLease), "Conversations:TurnLease must be positive, ShutdownDeadline not negative");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxRequestIds);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInMemoryConversations);
+        ArgumentException.ThrowIfNullOrWhiteSpace(KeyPrefix);
+    }
+}

@@ -1,0 +1,31 @@
+using System.Diagnostics.Metrics;
+
+namespace AutoGlm.Orleans.Grains.Conversations;
+
+/// <summary>Meter "AutoGlm.Orleans.Conversations": what conversations commit, replay, recompute and refuse.</summary>
+internal static class ConversationMetrics
+{
+    private static readonly Meter Meter = new("AutoGlm.Orleans.Conversations");
+
+    public static readonly Counter<long> Turns = Meter.CreateCounter<long>("autoglm.conversation.turns", "{turn}");
+
+    public static readonly Counter<long> CachedTokens = Meter.CreateCounter<long>("autoglm.conversation.cached_tokens", "{token}");
+
+    public static readonly Counter<long> RecomputedTokens = Meter.CreateCounter<long>("autoglm.conversation.recomputed_tokens", "{token}",
+        "History tokens prefilled again because their KV was lost (eviction, failover, restart)");
+
+    public static readonly Counter<long> Replays = Meter.CreateCounter<long>("autoglm.conversation.replays", "{request}",
+        "Retried request ids answered with what the first attempt stored");
+
+    public static readonly Counter<long> Attached = Meter.CreateCounter<long>("autoglm.conversation.attached", "{request}",
+        "Retried request ids that joined the attempt still running");
+
+    public static readonly Counter<long> Abandoned = Meter.CreateCounter<long>("autoglm.conversation.abandoned_turns", "{turn}",
+        "Turns cancelled because their callers left or stopped reading (lease expired)");
+
+    public static readonly Histogram<long> BytesWritten = Meter.CreateHistogram<long>("autoglm.conversation.storage_bytes_written", "By",
+        "Payload bytes one change sent to the store");
+
+    public static readonly Counter<long> StorageErrors = Meter.CreateCounter<long>("autoglm.conversation.storage_errors", "{error}",
+        "Store calls that failed (unavailable, timed out) or found the stored version changed");
+}

@@ -1,0 +1,16 @@
+using AutoGlm.Orleans.Abstractions;
+using AutoGlm.Orleans.Inference.Chat;
+
+namespace AutoGlm.Orleans.Grains.Conversations;
+
+/// <summary>A turn checked and assembled before it runs: what the engine gets and what the commit will store.</summary>
+public sealed record PlannedTurn(
+    string RequestId,
+    ulong Fingerprint,
+    TurnSeed? Seed,
+    ChatMessage User,
+    int[] UserIds,
+    string GenerationPrompt,
+    int[] GenerationPromptIds,
+    int HistoryTokens,
+    BatchWork Work);

@@ -1,0 +1,134 @@
+using AutoGlm.Orleans.Abstractions;
+using AutoGlm.Orleans.Inference.Chat;
+
+namespace AutoGlm.Orleans.Grains.Conversations;
+
+/// <summary>
+/// A turn's prompt and context arithmetic, before anything runs and linear in the request and the history: the
+/// stored ids + (a new conversation's seed history) + the user segment + the generation prompt; the new tokens
+/// asked for must fit what is left of the context window. Every refusal is a typed error and changes nothing.
+/// </summary>
+public static class TurnPlanner
+{
+    public const int DefaultMaxNewTokens = 256;
+
+    public static ulong Fingerprint(TurnRequest request) =>
+        RequestFingerprint.Of(ConversationLog.SendOperation, request.Message, request.Options);
+
+    /// <exception cref="InvalidConversationRequestException">Empty message, bad options, beyond the context window.</exception>
+    /// <exception cref="ConversationNotFoundException">The request requires an existing conversation.</exception>
+    public static PlannedTurn Plan(ConversationLog log, TurnRequest request, string sequenceId, PromptBuilder prompts, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(request);
+        if (string.IsNullOrWhiteSpace(request.Message))
+        {
+            throw new InvalidConversationRequestException("the message is empty");
+        }
+
+        if (request.RequireExisting && !log.Exists)
+        {
+            throw new ConversationNotFoundException($"conversation '{sequenceId}' does not exist");
+        }
+
+        var options = (request.Options ?? new GenerationOptions()).Over(log.DefaultOptions);
+        options.Validate();
+
+        var context = prompts.ContextLength;
+        TurnSeed? seed = null;
+        int history;
+        ChatMessage? previous;
+        if (!log.Exists && request.Seed is { Count: > 0 } messages)
+        {
+            seed = HistoryImport.Build(prompts, messages, log.SystemPrompt, request.RequestId, now, reserve: 2);
+            history = seed.Tokens;
+            previous = seed.Last;
+        }
+        else
+        {
+            history = log.HistoryTokens;
+            previous = Last(log);
+        }
+
+        var user = new ChatMessage(ChatRole.User, request.Message);
+        if (!prompts.TryEncode(prompts.Segment(previous, user), context - history - 1, out var userIds))
+        {
+            throw new InvalidConversationRequestException(
+                $"the message does not fit: the history takes {history} of the model's {context} context tokens");
+        }
+
+        var generationPrompt = prompts.GenerationPrompt(user);
+        var generationPromptIds = prompts.Encode(generationPrompt);
+        var length = history + userIds.Length + generationPromptIds.Length;
+        if (length >= context)
+        {
+            throw new InvalidConversationRequestException(
+                $"the prompt would have {length} tokens ({userIds.Length} of them this message); the model's context window is {context} tokens");
+        }
+
+        var room = context - length;
+        if (options.MaxNewTokens is { } requested && requested > room)
+        {
+            throw new InvalidConversationRequestException(
+                $"max new tokens ({requested}) + prompt ({length} tokens) exceed the context window of {context} tokens");
+        }
+
+        var prompt = new List<int>(length);
+        if (seed is not null)
+        {
+            prompt.AddRange(seed.SystemPrompt?.TokenIds ?? log.SystemPrompt.TokenIds);
+            foreach (var message in seed.Messages)
+            {
+                prompt.AddRange(message.TokenIds);
+            }
+        }
+        else
+        {
+            log.CopyHistory(prompt);
+        }
+
+        prompt.AddRange(userIds);
+        prompt.AddRange(generationPromptIds);
+        options = options with { MaxNewTokens = options.MaxNewTokens ?? Math.Min(DefaultMaxNewTokens, room) };
+        return new PlannedTurn(request.RequestId, Fingerprint(request), seed, user, userIds, generationPrompt, generationPromptIds, history,
+            new BatchWork { SequenceId = sequenceId, PromptTokenIds = prompt, Options = options });
+    }
+
+    /// <summary>
+    /// The messages a completed turn stores: the user's, and the assistant's as the model saw it (generation prompt +
+    /// generated ids + the template's close). A stop sequence was trimmed from the text but its tokens were
+    /// generated: the kept text is tokenized again, so the stored ids match the text.
+    /// </summary>
+    public static (ConversationMessage User, ConversationMessage Reply, int ReplyStart, int ReplyLength) Messages(PlannedTurn turn,
+        PromptBuilder prompts, string text, IReadOnlyList<int> generated, ReplyFinishReason reason, TurnUsage usage, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(turn);
+        var replyIds = reason == ReplyFinishReason.StopSequence ? prompts.Encode(text) : [.. generated];
+        var close = prompts.AssistantClose(turn.User, new ChatMessage(ChatRole.Assistant, text), turn.GenerationPrompt);
+        var ids = new int[turn.GenerationPromptIds.Length + replyIds.Length + close.Length];
+        turn.GenerationPromptIds.CopyTo(ids, 0);
+        replyIds.CopyTo(ids, turn.GenerationPromptIds.Length);
+        close.CopyTo(ids, turn.GenerationPromptIds.Length + replyIds.Length);
+        var user = new ConversationMessage
+        {
+            Role = MessageRole.User, Content = turn.User.Content, RequestId = turn.RequestId, TokenIds = turn.UserIds, Timestamp = now,
+        };
+        var reply = new ConversationMessage
+        {
+            Role = MessageRole.Assistant, Content = text, RequestId = turn.RequestId, TokenIds = ids, Timestamp = now,
+            FinishReason = reason, Usage = usage,
+        };
+        return (user, reply, turn.GenerationPromptIds.Length, replyIds.Length);
+    }
+
+    private static ChatMessage? Last(ConversationLog log)
+    {
+        if (log.Messages.Count > 0)
+        {
+            var last = log.Messages[^1];
+            return new ChatMessage(last.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, last.Content);
+        }
+
+        return log.SystemPrompt.Text is { } system ? new ChatMessage(ChatRole.System, system) : null;
+    }
+}

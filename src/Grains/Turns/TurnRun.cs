@@ -1,0 +1,143 @@
+using System.Text;
+using AutoGlm.Orleans.Abstractions;
+
+namespace AutoGlm.Orleans.Grains.Turns;
+
+/// <summary>
+/// One running turn: the reply so far, who reads it, and how it ends. A producer (the grain) appends what the
+/// engine streams and ends the run once; readers (the caller, and any retry of the same request id, which
+/// attaches) each read the whole reply from its start. The run is cancelled when its last reader leaves, or when
+/// every reader stopped pulling for the lease (its caller died: nobody asks for the next chunk), so a dead
+/// caller never holds the conversation. Used on the grain's scheduler; only <see cref="Interrupt"/> may be
+/// called from another thread.
+/// </summary>
+public sealed class TurnRun
+{
+    private readonly StringBuilder _text = new();
+    private readonly List<int> _ids = [];
+    private readonly List<TurnReader> _readers = [];
+    private readonly TaskCompletionSource<TurnEnd> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _cancel = new();
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile Exception? _interruption;
+
+    public TurnRun(string requestId, ulong fingerprint, TimeProvider time)
+    {
+        RequestId = requestId;
+        Fingerprint = fingerprint;
+        Time = time;
+    }
+
+    public string RequestId { get; }
+
+    public ulong Fingerprint { get; }
+
+    internal TimeProvider Time { get; }
+
+    /// <summary>Cancelled when the run must stop generating.</summary>
+    public CancellationToken Cancellation => _cancel.Token;
+
+    /// <summary>True once the run is stopping or stopped: a retry then waits for its end instead of attaching.</summary>
+    public bool IsEnding => _cancel.IsCancellationRequested || _ended.Task.IsCompleted;
+
+    public Task<TurnEnd> Ended => _ended.Task;
+
+    public int Readers => _readers.Count;
+
+    internal StringBuilder Text => _text;
+
+    internal List<int> TokenIds => _ids;
+
+    public string ReplyText => _text.ToString();
+
+    public IReadOnlyList<int> ReplyTokenIds => _ids;
+
+    public TurnReader Attach()
+    {
+        var reader = new TurnReader(this);
+        _readers.Add(reader);
+        return reader;
+    }
+
+    public void Append(string text, IReadOnlyList<int>? ids)
+    {
+        if (text.Length == 0 && ids is not { Count: > 0 })
+        {
+            return;
+        }
+
+        _text.Append(text);
+        if (ids is not null)
+        {
+            _ids.AddRange(ids);
+        }
+
+        Signal();
+    }
+
+    public void Complete(ConversationReply reply) => End(TurnEnd.Completed(reply));
+
+    public void Fail(Exception error) => End(TurnEnd.Failed(error));
+
+    /// <summary>The producer saw the cancellation through: the run ends, with the interruption's reason if there was one.</summary>
+    public void EndCancelled() => End(TurnEnd.Cancelled(_interruption));
+
+    /// <summary>Stops the run because its callers are gone; nothing is stored.</summary>
+    public void Cancel() => _cancel.Cancel();
+
+    /// <summary>Stops the run for a reason its readers must hear (the silo shuts down). Thread-safe.</summary>
+    public void Interrupt(Exception reason)
+    {
+        _interruption ??= reason;
+        try
+        {
+            _cancel.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>True when no reader pulled for <paramref name="lease"/>: every one sits on a chunk its caller never asked past.</summary>
+    public bool IsOrphaned(TimeSpan lease)
+    {
+        var now = Time.GetTimestamp();
+        foreach (var reader in _readers)
+        {
+            if (!reader.IsParked || Time.GetElapsedTime(reader.ParkedSince, now) < lease)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    internal void Detach(TurnReader reader)
+    {
+        _readers.Remove(reader);
+        if (_readers.Count == 0 && !_ended.Task.IsCompleted)
+        {
+            // The last caller left (cancelled, or its connection closed): nobody will read the reply.
+            _cancel.Cancel();
+        }
+    }
+
+    internal Task WaitForChangeAsync(CancellationToken cancellationToken) =>
+        _ended.Task.IsCompleted ? Task.CompletedTask : _changed.Task.WaitAsync(cancellationToken);
+
+    private void End(TurnEnd end)
+    {
+        if (_ended.TrySetResult(end))
+        {
+            Signal();
+        }
+    }
+
+    private void Signal()
+    {
+        var changed = _changed;
+        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        changed.TrySetResult();
+    }
+}
