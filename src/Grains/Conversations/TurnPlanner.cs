@@ -38,7 +38,8 @@ public static class TurnPlanner
         TurnSeed? seed = null;
         int history;
         ChatMessage? previous;
-        if (!log.Exists && request.Seed is { Count: > 0 } messages)
+        // A seed fills an empty conversation only (a new one, or one created without a system prompt or messages).
+        if (log.Messages.Count == 0 && log.SystemPrompt.Text is null && request.Seed is { Count: > 0 } messages)
         {
             seed = HistoryImport.Build(prompts, messages, log.SystemPrompt, request.RequestId, now, reserve: 2);
             history = seed.Tokens;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace AutoGlm.Orleans.Cluster.Tests.Support;
+namespace AutoGlm.Orleans.Testing;
 
 /// <summary>A real redis-server on a free port, without persistence; killed on dispose.</summary>
 public sealed class RedisServer : IAsyncLifetime
