@@ -45,8 +45,7 @@ public sealed partial class ConversationGrain
             _gate.ThrowIfBusy(Id, "send");
             if (_drain.IsDraining || _leaving)
             {
-                _leaving = true;
-                DeactivateOnIdle();
+                LeaveSilo();
                 throw new ConversationMovedException($"silo {SiloName} is shutting down: conversation '{Id}' moves to another silo; retry at once");
             }
 
@@ -116,7 +115,7 @@ public sealed partial class ConversationGrain
             }
             else if (_leaving)
             {
-                DeactivateOnIdle();
+                LeaveSilo();
             }
         }
     }

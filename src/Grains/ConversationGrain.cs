@@ -78,7 +78,18 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
     {
         ArgumentNullException.ThrowIfNull(request);
         ValidateRequestId(request.RequestId);
-        var (replay, reader) = await StartOrAttachAsync(request, cancellationToken);
+        ConversationReply? replay;
+        TurnReader? reader;
+        try
+        {
+            (replay, reader) = await StartOrAttachAsync(request, cancellationToken);
+        }
+        catch (ConversationException)
+        {
+            LeaveIfNothingStored();
+            throw;
+        }
+
         if (replay is not null)
         {
             yield return new ReplyChunk
@@ -254,15 +265,32 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
         _leaving = true;
         if (_gate.IsIdle)
         {
-            DeactivateOnIdle();
+            LeaveSilo();
         }
 
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// Moves the activation off this silo once idle. Migration, not deactivation: placement picks the new silo (skipping
+    /// draining ones) and Orleans forwards calls that still arrive here, where a plain deactivation would let the next
+    /// call re-create the activation on this same silo from a caller's cached address.
+    /// </summary>
+    private void LeaveSilo()
+    {
+        _leaving = true;
+        MigrateOnIdle();
+    }
+
     /// <summary>The log, loaded first when it is not known to match the store (new activation, or a write whose outcome is unknown).</summary>
     private async ValueTask<ConversationLog> LogAsync(CancellationToken cancellationToken)
     {
+        // Past the idle TTL the store has let the conversation go: ask it rather than serve what memory kept.
+        if (_log.Exists && _options.IdleTtl > TimeSpan.Zero && _time.GetUtcNow() - _log.Header.UpdatedAt >= _options.IdleTtl)
+        {
+            _stale = true;
+        }
+
         // A running turn is the only writer: never swap the log under it.
         while (_stale && _gate.Turn is null)
         {

@@ -66,14 +66,16 @@ public static class SiloBuilderExtensions
         return builder;
     }
 
-    /// <summary>The store's connection: never abort on a failed connect, reconnect fast, give up on a command after a few seconds.</summary>
+    /// <summary>
+    /// The store's connection: never abort on a failed connect, and reconnect every 250 ms. While Redis is away,
+    /// commands wait for the connection up to the async timeout (5 s unless the connection string sets one): a
+    /// restart of a second or two only delays turns, a longer outage fails them as storage_unavailable.
+    /// </summary>
     public static ConfigurationOptions StorageConnection(string connectionString)
     {
         var options = ConfigurationOptions.Parse(connectionString);
         options.AbortOnConnectFail = false;
         options.ConnectTimeout = Math.Min(options.ConnectTimeout, 3000);
-        options.AsyncTimeout = Math.Min(options.AsyncTimeout, 3000);
-        options.SyncTimeout = Math.Min(options.SyncTimeout, 3000);
         options.ReconnectRetryPolicy = new LinearRetry(250);
         return options;
     }

@@ -21,13 +21,22 @@ public static class TestClusters
         KvBudgetBytes = 256L * 1024 * 1024,
     };
 
-    public static async Task<InProcessTestCluster> StartAsync(int silos, string redisConnectionString, string serviceId)
+    /// <summary>Short turn leases, so a vanished caller frees its conversation within a test's patience.</summary>
+    public static readonly TimeSpan TurnLease = TimeSpan.FromSeconds(1);
+
+    public static async Task<InProcessTestCluster> StartAsync(int silos, string redisConnectionString, string serviceId,
+        Action<ConversationOptions>? conversations = null, Func<EngineOptions, EngineOptions>? engine = null)
     {
         var builder = new InProcessTestClusterBuilder((short)silos);
         builder.Options.ServiceId = serviceId;
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddAutoGlmGrains(_ => Engine());
+            silo.AddAutoGlmGrains(_ => engine is null ? Engine() : engine(Engine()));
+            silo.Services.Configure<ConversationOptions>(o =>
+            {
+                o.TurnLease = TurnLease;
+                conversations?.Invoke(o);
+            });
             silo.AddAutoGlmRedisStorage(redisConnectionString);
             silo.Configure<ClusterMembershipOptions>(o =>
             {
