@@ -11,7 +11,8 @@ namespace AutoGlm.Orleans.Fault.Tests;
 /// Fault claims across real processes: three silo processes and a redis-server with AOF (appendfsync everysec) on
 /// this machine, twelve client lanes (REST and the OpenAI SDK, streaming and not) with load-balancer failover and
 /// Idempotency-Keys, and real signals: SIGKILL a silo, SIGTERM a silo mid-stream, restart Redis. Every figure is
-/// reported (test output and fault-report.txt beside the test assembly) whether or not the claims hold.
+/// reported (test output and fault-report.txt beside the test assembly; every turn's attempts in fault-ledger.txt)
+/// whether or not the claims hold.
 /// </summary>
 public sealed class ClusterFaultTests
 {
@@ -53,18 +54,25 @@ public sealed class ClusterFaultTests
             RecoveryAudit.Run(turns, script.Faults, settings.Lanes, findings);
             var snapshots = await new HistoryReader(load.Http, cluster.HttpEndpoints).ReadAllAsync(load.Ledger.Conversations.Keys, ct);
             HistoryAudit.Run(turns, snapshots, findings);
-            await new RefusalProbe(cluster, load.Http, settings).RunAsync(
-                Conversation(turns, TurnKind.RestJson, TurnKind.RestStream), Conversation(turns, TurnKind.SdkJson, TurnKind.SdkStream), findings, ct);
+            var restConversation = Conversation(turns, TurnKind.RestJson, TurnKind.RestStream);
+            var sdkConversation = Conversation(turns, TurnKind.SdkJson, TurnKind.SdkStream);
+            await new RefusalProbe(cluster, load.Http, settings).RunAsync(restConversation, sdkConversation, findings, ct);
 
             var report = FaultReport.Format("fault test: 3 silo processes + redis-server (AOF, appendfsync everysec)",
             [
-                $"run {cluster.Run.Tag}, silo {SiloBinary.Configuration} build, cluster up in {clusterUp.TotalSeconds:F1}s, load ran {loadTime.TotalSeconds:F1}s, audit done at {watch.Elapsed.TotalSeconds:F1}s",
-                $"{settings.RestLanes} REST lanes + {settings.SdkLanes} OpenAI SDK lanes, turns back to back ({settings.ThinkTime.TotalMilliseconds:F0} ms think time), max_tokens {settings.MaxTokens}, temperature 0, streaming and not alternating",
-                $"failover: next endpoint per retry, backoff {settings.FirstBackoff.TotalMilliseconds:F0} ms doubling to {settings.MaxBackoff.TotalSeconds:F1} s, attempt timeout {settings.AttemptTimeout.TotalSeconds:F0} s, up to {settings.MaxRetries} retries (3 allowed)",
+                $"run {cluster.Run.Tag}, silo {SiloBinary.Configuration} build, cluster up in {clusterUp.TotalSeconds:F1}s, "
+                + $"load ran {loadTime.TotalSeconds:F1}s, audit done at {watch.Elapsed.TotalSeconds:F1}s",
+                $"{settings.RestLanes} REST lanes + {settings.SdkLanes} OpenAI SDK lanes, turns back to back "
+                + $"({settings.ThinkTime.TotalMilliseconds:F0} ms think time), max_tokens {settings.MaxTokens}, temperature 0, streaming and not alternating",
+                $"failover: next endpoint per retry, backoff {settings.FirstBackoff.TotalMilliseconds:F0} ms doubling to "
+                + $"{settings.MaxBackoff.TotalSeconds:F1} s (or Retry-After), attempt timeout {settings.AttemptTimeout.TotalSeconds:F0} s, "
+                + $"up to {settings.MaxRetries} retries ({LoadAudit.MaxRetries} allowed)",
                 $"silo arguments: {string.Join(' ', cluster.Silos[0].Arguments.Skip(1))}",
             ], script.Faults, findings);
             output.WriteLine(report);
             await File.WriteAllTextAsync(Path.Combine(AppContext.BaseDirectory, "fault-report.txt"), report, ct);
+            await File.WriteAllLinesAsync(Path.Combine(AppContext.BaseDirectory, "fault-ledger.txt"),
+                turns.OrderBy(t => t.Started).Select(t => t.Describe()), ct);
             passed = findings.Failures.Count == 0;
             Assert.True(passed, string.Create(CultureInfo.InvariantCulture,
                 $"{findings.Failures.Count} fault claims failed (report above):\n{string.Join("\n", findings.Failures)}"));
@@ -74,7 +82,14 @@ public sealed class ClusterFaultTests
             if (!passed)
             {
                 output.WriteLine(cluster.DescribeLogs(40));
-                var logs = Path.Combine(AppContext.BaseDirectory, "fault-logs", cluster.Run.Tag);
+                // Only the latest failed run's logs are kept beside the test assembly.
+                var logs = Path.Combine(AppContext.BaseDirectory, "fault-logs");
+                if (Directory.Exists(logs))
+                {
+                    Directory.Delete(logs, recursive: true);
+                }
+
+                logs = Path.Combine(logs, cluster.Run.Tag);
                 cluster.Run.CopyLogsTo(logs);
                 output.WriteLine($"full logs: {logs}");
             }

@@ -106,15 +106,17 @@ public static class HistoryAudit
         findings.Figure("acknowledged turns whose stored reply differs from the acknowledged text", wrongReply.Count);
         if (lostByContent.Count + wrongReply.Count + duplicated.Count(d => d.Turn.Acknowledged) > 0)
         {
+            var examples = lostByContent.Take(2).Select(t => t.Key + " lost").Concat(wrongReply.Take(2).Select(w => w.Why));
             findings.Fail(ExactlyOnceByContent,
-                $"{lostByContent.Count} lost, {duplicated.Count(d => d.Turn.Acknowledged)} stored more than once, {wrongReply.Count} with another reply; e.g. {string.Join("; ", lostByContent.Take(2).Select(t => t.Key + " lost").Concat(wrongReply.Take(2).Select(w => w.Why)))}",
+                $"{lostByContent.Count} lost, {duplicated.Count(d => d.Turn.Acknowledged)} stored more than once, {wrongReply.Count} with another reply; e.g. {string.Join("; ", examples)}",
                 lostByContent.Concat(wrongReply.Select(w => w.Turn)).Concat(duplicated.Where(d => d.Turn.Acknowledged).Select(d => d.Turn)));
         }
 
         if (duplicated.Count > 0)
         {
+            var examples = duplicated.Take(3).Select(d => $"{d.Turn.Key} ×{d.Count}");
             findings.Fail(NoDuplicateContent,
-                $"{duplicated.Count} turns ({duplicated.Count(d => !d.Turn.Acknowledged)} of them never acknowledged), e.g. {string.Join("; ", duplicated.Take(3).Select(d => $"{d.Turn.Key} ×{d.Count}"))}",
+                $"{duplicated.Count} turns ({duplicated.Count(d => !d.Turn.Acknowledged)} of them never acknowledged), e.g. {string.Join("; ", examples)}",
                 duplicated.Select(d => d.Turn));
         }
     }

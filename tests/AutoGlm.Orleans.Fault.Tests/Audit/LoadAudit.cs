@@ -40,7 +40,7 @@ public static class LoadAudit
         var worst = messages.OrderByDescending(t => t.Retries).FirstOrDefault();
         findings.Figure("max retries of one turn", $"{worst?.Retries ?? 0} ({worst?.Key ?? "-"})");
         findings.Figure("turns by retries", $"{string.Join(", ", messages.GroupBy(t => t.Retries).OrderBy(g => g.Key).Select(g => $"{g.Key}: {g.Count()}"))}");
-        findings.Figure("failed attempts by outcome", $"{string.Join(", ", attempts.Where(x => x.Attempt != x.Turn.AcknowledgedBy).GroupBy(x => x.Attempt.Outcome).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} ×{g.Count()}"))}");
+        findings.Figure("failed attempts by outcome", $"{Tally.Of(attempts.Where(x => x.Attempt != x.Turn.AcknowledgedBy).Select(x => x.Attempt.Outcome))}");
         findings.Figure("replayed replies", attempts.Count(x => x.Attempt.Replayed));
 
         var overRetried = messages.Where(t => t.Retries > MaxRetries).OrderByDescending(t => t.Retries).ToList();
@@ -52,13 +52,12 @@ public static class LoadAudit
         var unacknowledged = messages.Where(t => !t.Acknowledged).ToList();
         if (unacknowledged.Count > 0)
         {
-            findings.Fail(EveryTurnAcknowledged,
-                $"{unacknowledged.Count} not: {string.Join(", ", unacknowledged.GroupBy(t => t.GaveUp).Select(g => $"{g.Key} ×{g.Count()}"))}", unacknowledged);
+            findings.Fail(EveryTurnAcknowledged, $"{unacknowledged.Count} not: {Tally.Of(unacknowledged.Select(t => t.GaveUp))}", unacknowledged);
         }
 
         var ok200 = attempts.Where(x => x.Attempt.Status == 200).ToList();
         var streams = ok200.Where(x => x.Turn.Kind is TurnKind.RestStream or TurnKind.SdkStream).ToList();
-        findings.Figure("200 streams by end", $"{string.Join(", ", streams.GroupBy(x => x.Attempt.Stream).Select(g => $"{g.Key} ×{g.Count()}"))}");
+        findings.Figure("200 streams by end", $"{Tally.Of(streams.Select(x => x.Attempt.Stream))}");
         var badEnds = ok200
             .Where(x => x.Attempt.Stream is StreamEnd.EndedWithoutDone
                 || (x.Attempt.Stream is StreamEnd.Broken && !KilledUnder(x.Attempt, faults)))
@@ -67,15 +66,15 @@ public static class LoadAudit
         findings.Figure("200 bodies broken by a SIGKILL of their own silo (excused)", excused);
         if (badEnds.Count > 0)
         {
-            findings.Fail(StreamsEnd, $"{badEnds.Count} 200 bodies ended otherwise: {string.Join(", ", badEnds.GroupBy(x => x.Attempt.Outcome).Select(g => $"{g.Key} ×{g.Count()}"))}",
+            findings.Fail(StreamsEnd, $"{badEnds.Count} 200 bodies ended otherwise: {Tally.Of(badEnds.Select(x => x.Attempt.Outcome))}",
                 badEnds.Select(x => x.Turn));
         }
 
         var empty = ok200.Where(x => x.Attempt.EmptyBody && x.Attempt.Stream != StreamEnd.Broken).ToList();
         if (empty.Count > 0)
         {
-            findings.Fail(NoEmpty200, $"{empty.Count} ({string.Join(", ", empty.Select(x => x.Turn.Key + " retry " + x.Attempt.Retry.ToString(CultureInfo.InvariantCulture)).Take(5))})",
-                empty.Select(x => x.Turn));
+            var examples = empty.Take(5).Select(x => x.Turn.Key + " retry " + x.Attempt.Retry.ToString(CultureInfo.InvariantCulture));
+            findings.Fail(NoEmpty200, $"{empty.Count} ({string.Join(", ", examples)})", empty.Select(x => x.Turn));
         }
     }
 

@@ -65,7 +65,7 @@ public static class RecoveryAudit
                     .Where(a => a.Endpoint == fault.Target && a.Started <= fault.At && (a.Ended ?? TimeSpan.MaxValue) >= fault.At)
                     .ToList();
                 findings.Figure($"attempts in flight on silo{fault.Target} at {fault.Name[..1]}",
-                    $"{inFlight.Count}{(inFlight.Count > 0 ? ": " + string.Join(", ", inFlight.GroupBy(a => a.Outcome).Select(g => $"{g.Key} ×{g.Count()}")) : string.Empty)}");
+                    $"{inFlight.Count}{(inFlight.Count > 0 ? ": " + Tally.Of(inFlight.Select(a => a.Outcome)) : string.Empty)}");
             }
 
             findings.Figure($"recovery after {fault.Name}",

@@ -11,13 +11,14 @@ namespace AutoGlm.Orleans.Fault.Tests.Audit;
 /// Refused requests leave nothing behind. With no load running, to every silo: a message to an unknown conversation
 /// (404), a prompt far beyond the 2,048-token context window to a fresh conversation through /v1/chat/completions
 /// without headers (400), and bad options (temperature 5) on the REST and OpenAI routes of existing conversations
-/// (400). Before and after: the keys in Redis (SCAN, DBSIZE) and the KV handles every silo holds (the sum of
-/// <c>sequences</c> over <c>/healthz</c>) must not change.
+/// (400). Before and after: the keys in Redis (SCAN, DBSIZE: none added, no persistent one gone; a key with a TTL may
+/// expire meanwhile), the stored values of the conversations the refusals named, and the KV handles every silo holds
+/// (the sum of <c>sequences</c> over <c>/healthz</c>) must not change.
 /// </summary>
 public sealed class RefusalProbe(ClusterProcesses cluster, HttpClient http, LoadSettings settings)
 {
     public const string Statuses = "refused requests get their 4xx";
-    public const string NoKeys = "refused requests add no Redis key";
+    public const string NoKeys = "refused requests add no Redis key and change no stored conversation";
     public const string NoHandles = "refused requests leave no KV handle";
 
     public async Task RunAsync(string restConversation, string sdkConversation, Findings findings, CancellationToken cancellationToken)
@@ -26,8 +27,9 @@ public sealed class RefusalProbe(ClusterProcesses cluster, HttpClient http, Load
         findings.Checked(Statuses, NoKeys, NoHandles);
         await using var redis = await ConnectionMultiplexer.ConnectAsync(cluster.Redis.ConnectionString);
         var server = redis.GetServer("127.0.0.1", cluster.Redis.Port);
-        var keysBefore = await KeysAsync(server);
-        var sizeBefore = await server.DatabaseSizeAsync();
+        var database = redis.GetDatabase();
+        string[] named = [restConversation, sdkConversation];
+        var keysBefore = await RedisKeys.ReadAsync(server, database, named);
         var handlesBefore = await HandlesAsync(cancellationToken);
 
         var longPrompt = string.Join(' ', Enumerable.Range(0, 20_000).Select(i => "word" + (i % 97).ToString(CultureInfo.InvariantCulture)));
@@ -55,23 +57,27 @@ public sealed class RefusalProbe(ClusterProcesses cluster, HttpClient http, Load
 
         // Whatever a refusal might write would be written by now.
         await Task.Delay(TimeSpan.FromSeconds(1.5), cancellationToken);
-        var keysAfter = await KeysAsync(server);
-        var sizeAfter = await server.DatabaseSizeAsync();
+        var keysAfter = await RedisKeys.ReadAsync(server, database, named);
         var handlesAfter = await HandlesAsync(cancellationToken);
 
         findings.Figure("refused requests sent", sent);
-        findings.Figure("redis keys before/after the refusals", $"{sizeBefore}/{sizeAfter}");
+        findings.Figure("redis keys (DBSIZE) before/after the refusals", $"{keysBefore.DbSize}/{keysAfter.DbSize} ({keysBefore.Volatile.Count} with a TTL before)");
+        findings.Figure("redis keys of the conversations the refusals named (values compared)", keysBefore.Watched.Count);
         findings.Figure("KV handles (sum of sequences) before/after the refusals", $"{handlesBefore.Sum}/{handlesAfter.Sum} ({handlesBefore.PerSilo} → {handlesAfter.PerSilo})");
         if (wrong.Count > 0)
         {
             findings.Fail(Statuses, $"{wrong.Count} of {sent}: {string.Join("; ", wrong.Take(6))}");
         }
 
-        var added = keysAfter.Except(keysBefore).ToList();
-        var removed = keysBefore.Except(keysAfter).ToList();
-        if (sizeAfter != sizeBefore || added.Count > 0 || removed.Count > 0)
+        var added = keysAfter.All.Except(keysBefore.All).ToList();
+        var removed = keysBefore.Persistent.Except(keysAfter.All).ToList();
+        var changed = keysBefore.Watched.Where(k => !keysAfter.Watched.TryGetValue(k.Key, out var after) || !after.AsSpan().SequenceEqual(k.Value))
+            .Select(k => k.Key).ToList();
+        if (added.Count > 0 || removed.Count > 0 || changed.Count > 0)
         {
-            findings.Fail(NoKeys, $"DBSIZE {sizeBefore} → {sizeAfter}; added {string.Join(", ", added.Take(5))}; removed {string.Join(", ", removed.Take(5))}");
+            var (addedText, removedText, changedText) = (string.Join(", ", added.Take(5)), string.Join(", ", removed.Take(5)), string.Join(", ", changed));
+            findings.Fail(NoKeys,
+                $"DBSIZE {keysBefore.DbSize} → {keysAfter.DbSize}; added [{addedText}]; persistent keys gone [{removedText}]; values changed [{changedText}]");
         }
 
         if (handlesAfter.Sum != handlesBefore.Sum)
@@ -112,17 +118,6 @@ public sealed class RefusalProbe(ClusterProcesses cluster, HttpClient http, Load
                 wrong.Add($"{silo.Name} POST {Shorten(path)} → {Failures.Describe(ex)}, expected {expected}");
             }
         }
-    }
-
-    private static async Task<HashSet<string>> KeysAsync(IServer server)
-    {
-        var keys = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var key in server.KeysAsync(pattern: "*", pageSize: 1000))
-        {
-            keys.Add(key.ToString());
-        }
-
-        return keys;
     }
 
     private async Task<(long Sum, string PerSilo)> HandlesAsync(CancellationToken cancellationToken)

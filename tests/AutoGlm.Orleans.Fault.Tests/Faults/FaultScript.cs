@@ -5,8 +5,8 @@ using AutoGlm.Orleans.Fault.Tests.Support;
 namespace AutoGlm.Orleans.Fault.Tests.Faults;
 
 /// <summary>
-/// The faults, in order, while the load runs: (a) SIGKILL silo 0 with attempts in flight on it, restart it once
-/// every lane is served again; (b) SIGTERM silo 1 while a stream is sending text from it, wait for it to exit,
+/// The faults, in order, while the load runs: (a) SIGKILL silo 0 while it carries the request of a turn that another
+/// silo generates (or, failing that, any attempt), restart it once every lane is served again; (b) SIGTERM silo 1 while a stream is sending text from it, wait for it to exit,
 /// restart it; (c) SIGTERM redis-server and start it again on the same port and folder (down about a second). Each
 /// waits for the cluster to serve every lane again (up to <see cref="RecoveryWait"/>) and pauses before the next.
 /// </summary>
@@ -40,7 +40,16 @@ public sealed class FaultScript(ClusterProcesses cluster, LoadMonitor monitor, R
     {
         var silo = cluster.Silos[index];
         var fault = Add(new FaultRecord { Name = $"a: SIGKILL {silo.Name}", Kind = FaultKind.KillSilo, Target = index });
-        if (!await monitor.WaitForInFlightAsync(index, TimeSpan.FromSeconds(5), cancellationToken))
+        // Best: a turn whose HTTP request this silo carries while another silo generates it: the reply is cut from the
+        // client, but the turn itself may complete; only its Idempotency-Key keeps the retry from running it twice.
+        var cut = await monitor.WaitForInFlightAsync(index,
+            t => t.Kind is TurnKind.RestJson or TurnKind.RestStream && t.PreviousSilo is not null && !silo.Owns(t.PreviousSilo),
+            TimeSpan.FromSeconds(5), cancellationToken);
+        if (cut is not null)
+        {
+            fault.Notes.Add($"killed while it carried {cut.Key}, generated on {cut.PreviousSilo}");
+        }
+        else if (!await monitor.WaitForInFlightAsync(index, TimeSpan.FromSeconds(5), cancellationToken))
         {
             fault.Notes.Add("no attempt was in flight on it");
         }

@@ -26,6 +26,9 @@ public sealed class AttemptRecord
 
     public StreamEnd Stream { get; set; }
 
+    /// <summary>The server's Retry-After on a 503/429, which the client honours (a longer wait than its own backoff).</summary>
+    public TimeSpan? RetryAfter { get; set; }
+
     /// <summary>The endpoint refused the connection (nothing listens: its process is down).</summary>
     public bool ConnectionRefused { get; set; }
 
@@ -49,6 +52,11 @@ public sealed class AttemptRecord
         if (Ended is { } ended)
         {
             text += string.Create(CultureInfo.InvariantCulture, $", ended +{(ended - Started).TotalMilliseconds:F0}ms");
+        }
+
+        if (RetryAfter is { } retryAfter)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $", Retry-After {retryAfter.TotalSeconds:F0}s");
         }
 
         if (Stream != StreamEnd.None)

@@ -29,6 +29,7 @@ public sealed class ClientLane(int lane, bool sdk, string runTag, Ledger ledger,
     public async Task RunAsync(CancellationToken stop, CancellationToken hard)
     {
         string? conversation = null;
+        string? silo = null;
         var sequence = 0;
         var number = 0;
         while (!stop.IsCancellationRequested && !hard.IsCancellationRequested)
@@ -38,6 +39,7 @@ public sealed class ClientLane(int lane, bool sdk, string runTag, Ledger ledger,
                 sequence++;
                 conversation = string.Create(CultureInfo.InvariantCulture, $"{runTag}-{(sdk ? "sdk" : "rest")}{lane:D2}-c{sequence}");
                 number = 0;
+                silo = null;
                 if (!sdk && !await CreateAsync(conversation, hard))
                 {
                     conversation = null;
@@ -50,8 +52,9 @@ public sealed class ClientLane(int lane, bool sdk, string runTag, Ledger ledger,
             var streaming = (number + lane) % 2 == 0;
             var kind = sdk ? (streaming ? TurnKind.SdkStream : TurnKind.SdkJson) : (streaming ? TurnKind.RestStream : TurnKind.RestJson);
             var turn = NewTurn(conversation, number, kind,
-                string.Create(CultureInfo.InvariantCulture, $"Turn {number} of {conversation}: {Questions[(number + lane) % Questions.Length]}"));
+                string.Create(CultureInfo.InvariantCulture, $"Turn {number} of {conversation}: {Questions[(number + lane) % Questions.Length]}"), silo);
             await runner.RunAsync(turn, sdk ? openAi.SendAsync : rest.SendAsync, hard);
+            silo = turn.AcknowledgedBy?.Silo ?? silo;
             if (!turn.Acknowledged && turn.GaveUp?.Contains("404", StringComparison.Ordinal) == true)
             {
                 conversation = null; // the conversation is gone for the server: carry on with a new one (the audit reports the loss)
@@ -63,12 +66,12 @@ public sealed class ClientLane(int lane, bool sdk, string runTag, Ledger ledger,
 
     private async Task<bool> CreateAsync(string conversation, CancellationToken hard)
     {
-        var create = NewTurn(conversation, 0, TurnKind.Create, string.Empty);
+        var create = NewTurn(conversation, 0, TurnKind.Create, string.Empty, null);
         await runner.RunAsync(create, rest.CreateAsync, hard);
         return create.Acknowledged;
     }
 
-    private TurnRecord NewTurn(string conversation, int number, TurnKind kind, string content)
+    private TurnRecord NewTurn(string conversation, int number, TurnKind kind, string content, string? previousSilo)
     {
         var turn = new TurnRecord
         {
@@ -80,6 +83,7 @@ public sealed class ClientLane(int lane, bool sdk, string runTag, Ledger ledger,
             Content = content,
             Started = clock.Now,
             FirstEndpoint = (lane + _turnsBegun++) % endpoints,
+            PreviousSilo = previousSilo,
         };
         ledger.Add(turn);
         return turn;

@@ -3,7 +3,7 @@ namespace AutoGlm.Orleans.Fault.Tests.Load;
 /// <summary>
 /// Client-side failover, as a load balancer does it: each attempt goes to one endpoint (the next one on every retry,
 /// skipping endpoints that just refused a connection: <see cref="EndpointHealth"/>), a failed attempt is retried with
-/// the same key after a growing backoff, every attempt is recorded.
+/// the same key after a growing backoff (or the server's Retry-After when longer), every attempt is recorded.
 /// </summary>
 public sealed class FailoverRunner(RunClock clock, LoadMonitor monitor, LoadSettings settings, int endpoints)
 {
@@ -54,7 +54,7 @@ public sealed class FailoverRunner(RunClock clock, LoadMonitor monitor, LoadSett
                     return;
                 }
 
-                await Task.Delay(settings.Backoff(retry), hard);
+                await Task.Delay(settings.Backoff(retry, attempt.RetryAfter), hard);
             }
         }
         catch (OperationCanceledException) when (hard.IsCancellationRequested)
@@ -69,7 +69,7 @@ public sealed class FailoverRunner(RunClock clock, LoadMonitor monitor, LoadSett
 
     private async Task<AttemptResult> OneAsync(TurnRecord turn, AttemptRecord attempt, Attempt send, CancellationToken hard)
     {
-        monitor.AttemptStarted(attempt.Endpoint);
+        monitor.AttemptStarted(turn, attempt);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(hard);
         timeout.CancelAfter(settings.AttemptTimeout);
         try
@@ -89,7 +89,7 @@ public sealed class FailoverRunner(RunClock clock, LoadMonitor monitor, LoadSett
         finally
         {
             attempt.Ended = clock.Now;
-            monitor.AttemptEnded(attempt.Endpoint);
+            monitor.AttemptEnded(attempt);
         }
     }
 }

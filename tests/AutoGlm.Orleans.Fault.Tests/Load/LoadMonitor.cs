@@ -11,6 +11,7 @@ public sealed class LoadMonitor
     private readonly int[] _inFlight;
     private readonly long[] _lastAcknowledgedStart;
     private readonly List<(int Endpoint, TaskCompletionSource Signal)> _streamWaiters = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<AttemptRecord, TurnRecord> _attempts = new();
 
     public LoadMonitor(int endpoints, int lanes)
     {
@@ -19,9 +20,19 @@ public sealed class LoadMonitor
         Array.Fill(_lastAcknowledgedStart, long.MinValue);
     }
 
-    public void AttemptStarted(int endpoint) => Interlocked.Increment(ref _inFlight[endpoint]);
+    public void AttemptStarted(TurnRecord turn, AttemptRecord attempt)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        _attempts[attempt] = turn;
+        Interlocked.Increment(ref _inFlight[attempt.Endpoint]);
+    }
 
-    public void AttemptEnded(int endpoint) => Interlocked.Decrement(ref _inFlight[endpoint]);
+    public void AttemptEnded(AttemptRecord attempt)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        _attempts.TryRemove(attempt, out _);
+        Interlocked.Decrement(ref _inFlight[attempt.Endpoint]);
+    }
 
     public int InFlight(int endpoint) => Volatile.Read(ref _inFlight[endpoint]);
 
@@ -68,6 +79,31 @@ public sealed class LoadMonitor
         }
 
         return finished == signal.Task;
+    }
+
+    /// <summary>
+    /// The turn of an attempt in flight on <paramref name="endpoint"/> that <paramref name="match"/> accepts, as soon as
+    /// there is one within <paramref name="timeout"/>; null otherwise.
+    /// </summary>
+    public async Task<TurnRecord?> WaitForInFlightAsync(int endpoint, Func<TurnRecord, bool> match, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var found = _attempts.FirstOrDefault(a => a.Key.Endpoint == endpoint && match(a.Value)).Value;
+            if (found is not null)
+            {
+                return found;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                return null;
+            }
+
+            await Task.Delay(2, cancellationToken);
+        }
     }
 
     /// <summary>True when an attempt was in flight on <paramref name="endpoint"/> within <paramref name="timeout"/>.</summary>

@@ -27,11 +27,17 @@ public sealed record LoadSettings
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMilliseconds(2400);
 
+    /// <summary>The longest server Retry-After the client honours.</summary>
+    public TimeSpan MaxRetryAfter { get; init; } = TimeSpan.FromSeconds(5);
+
     public string Model { get; init; } = "tiny-chat";
 
     public int Lanes => RestLanes + SdkLanes;
 
-    /// <summary>300 ms, 600 ms, 1.2 s, 2.4 s, 2.4 s …</summary>
-    public TimeSpan Backoff(int retry) =>
-        TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, FirstBackoff.Ticks << Math.Min(retry, 16)));
+    /// <summary>300 ms, 600 ms, 1.2 s, 2.4 s, 2.4 s …, or the server's Retry-After when that is longer (up to <see cref="MaxRetryAfter"/>).</summary>
+    public TimeSpan Backoff(int retry, TimeSpan? retryAfter = null)
+    {
+        var backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, FirstBackoff.Ticks << Math.Min(retry, 16)));
+        return retryAfter is { } after && after > backoff ? (after < MaxRetryAfter ? after : MaxRetryAfter) : backoff;
+    }
 }

@@ -93,6 +93,11 @@ public sealed class RestTransport(HttpClient http, IReadOnlyList<Uri> endpoints,
             attempt.Outcome = (attempt.Status == 200 ? "200 then " : string.Empty) + Failures.Describe(ex);
             return AttemptResult.Retry;
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            attempt.Outcome = "client could not read the answer: " + Failures.Describe(ex);
+            return AttemptResult.Retry;
+        }
     }
 
     private static async Task<AttemptResult> ReadJsonAsync(HttpResponseMessage response, AttemptRecord attempt, CancellationToken cancellationToken)
@@ -176,5 +181,6 @@ public sealed class RestTransport(HttpClient http, IReadOnlyList<Uri> endpoints,
     {
         attempt.Headers = clock.Now;
         attempt.Status = (int)response.StatusCode;
+        attempt.RetryAfter = response.Headers.RetryAfter?.Delta;
     }
 }

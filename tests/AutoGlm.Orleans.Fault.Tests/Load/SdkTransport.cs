@@ -38,6 +38,12 @@ public sealed class SdkTransport(HttpClient http, IReadOnlyList<Uri> endpoints, 
         {
             attempt.Status = ex.Status;
             attempt.Headers ??= capture.Headers;
+            if (ex.GetRawResponse()?.Headers.TryGetValue("Retry-After", out var retryAfter) == true
+                && int.TryParse(retryAfter, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds))
+            {
+                attempt.RetryAfter = TimeSpan.FromSeconds(seconds);
+            }
+
             var body = ex.GetRawResponse()?.Content?.ToString() ?? capture.Body;
             attempt.Outcome = string.Create(CultureInfo.InvariantCulture, $"{ex.Status} {ErrorBodies.Code(body)}");
             return AttemptResult.ForStatus(ex.Status);
@@ -54,6 +60,22 @@ public sealed class SdkTransport(HttpClient http, IReadOnlyList<Uri> endpoints, 
             }
 
             attempt.Outcome = (attempt.Status == 200 ? "200 then " : string.Empty) + Failures.Describe(ex);
+            return AttemptResult.Retry;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The SDK could not make sense of what came back (an error event it cannot parse, say): the raw body decides.
+            attempt.Status ??= capture.Status;
+            attempt.Headers ??= capture.Headers;
+            var transcript = SseTranscript.Of(capture.Body);
+            if (attempt.Status == 200)
+            {
+                attempt.Stream = streaming ? transcript.End : StreamEnd.None;
+                attempt.EmptyBody = string.IsNullOrWhiteSpace(capture.Body);
+            }
+
+            attempt.Outcome = (transcript.HasError ? "200 then error event " + transcript.ErrorCode + ", " : string.Empty)
+                + "SDK threw " + Failures.Describe(ex);
             return AttemptResult.Retry;
         }
     }

@@ -25,6 +25,9 @@ public sealed class TurnRecord
     /// <summary>The endpoint of the first attempt; each retry takes the next one.</summary>
     public required int FirstEndpoint { get; init; }
 
+    /// <summary>The silo that generated the conversation's previous reply (where its grain most likely still is), when known.</summary>
+    public string? PreviousSilo { get; init; }
+
     public List<AttemptRecord> Attempts { get; } = [];
 
     public TimeSpan? Ended { get; set; }

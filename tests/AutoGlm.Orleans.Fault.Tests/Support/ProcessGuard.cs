@@ -7,7 +7,8 @@ namespace AutoGlm.Orleans.Fault.Tests.Support;
 /// Makes sure no child outlives the test, by pid: <see cref="Dispose"/> kills every survivor, so does the test host's
 /// own exit (<see cref="AppDomain.ProcessExit"/>, which SIGTERM raises), and a watchdog shell kills them when the test
 /// host dies without running anything (SIGKILL, crash). The watchdog reads the pid file this guard keeps and kills a
-/// pid only if its command line still carries the run's marker, so a recycled pid is never hit.
+/// pid only if its command line still carries the run's marker, so a recycled pid is never hit, then deletes the run's
+/// folder (the pid file's folder, when its name carries the marker).
 /// </summary>
 public sealed class ProcessGuard : IDisposable
 {
@@ -18,7 +19,8 @@ public sealed class ProcessGuard : IDisposable
         for p in $(cat "$pids"); do
           if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$marker"; then kill -9 "$p" 2>/dev/null; fi
         done
-        rm -f "$pids"
+        run=$(dirname "$pids")
+        case "$run" in *"$marker"*) rm -rf "$run" ;; *) rm -f "$pids" ;; esac
         """;
 
     private readonly object _gate = new();
