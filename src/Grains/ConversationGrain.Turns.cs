@@ -101,7 +101,7 @@ public sealed partial class ConversationGrain
         finally
         {
             _gate.EndTurn(run);
-            _drain.TurnEnded(run);
+            _ = UntrackWhenDrainedAsync(run);
             if (run.Ended.Result is { IsCompleted: false })
             {
                 ConversationMetrics.Abandoned.Add(1);
@@ -118,6 +118,16 @@ public sealed partial class ConversationGrain
                 LeaveSilo();
             }
         }
+    }
+
+    /// <summary>
+    /// The silo's drain counts a turn until its readers got the last chunk, so a shutdown does not cut a reply that
+    /// is stored but not yet delivered; a reader that never asks for it (its caller died) is given up after the lease.
+    /// </summary>
+    private async Task UntrackWhenDrainedAsync(TurnRun run)
+    {
+        await Task.WhenAny(run.Drained, Task.Delay(_options.TurnLease, _time));
+        _drain.TurnEnded(run);
     }
 
     /// <summary>Cancels the run once every reader stopped pulling for the lease: their callers are gone.</summary>

@@ -79,7 +79,7 @@ public sealed class ClusterFaultTests
         }
         finally
         {
-            if (!passed)
+            if (!passed || Environment.GetEnvironmentVariable("AUTOGLM_KEEP_FAULT_LOGS") == "1")
             {
                 output.WriteLine(cluster.DescribeLogs(40));
                 // Only the latest failed run's logs are kept beside the test assembly.

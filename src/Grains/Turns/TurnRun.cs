@@ -17,6 +17,7 @@ public sealed class TurnRun
     private readonly List<int> _ids = [];
     private readonly List<TurnReader> _readers = [];
     private readonly TaskCompletionSource<TurnEnd> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _cancel = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Exception? _interruption;
@@ -41,6 +42,9 @@ public sealed class TurnRun
     public bool IsEnding => _cancel.IsCancellationRequested || _ended.Task.IsCompleted;
 
     public Task<TurnEnd> Ended => _ended.Task;
+
+    /// <summary>Completes once the run ended and every reader left (its caller got the last chunk, or gave up).</summary>
+    public Task Drained => _drained.Task;
 
     public int Readers => _readers.Count;
 
@@ -116,7 +120,16 @@ public sealed class TurnRun
     internal void Detach(TurnReader reader)
     {
         _readers.Remove(reader);
-        if (_readers.Count == 0 && !_ended.Task.IsCompleted)
+        if (_readers.Count > 0)
+        {
+            return;
+        }
+
+        if (_ended.Task.IsCompleted)
+        {
+            _drained.TrySetResult();
+        }
+        else
         {
             // The last caller left (cancelled, or its connection closed): nobody will read the reply.
             _cancel.Cancel();
@@ -131,6 +144,10 @@ public sealed class TurnRun
         if (_ended.TrySetResult(end))
         {
             Signal();
+            if (_readers.Count == 0)
+            {
+                _drained.TrySetResult();
+            }
         }
     }
 

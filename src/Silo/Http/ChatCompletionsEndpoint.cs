@@ -35,7 +35,7 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
             var turn = new TurnRequest(requestId, request.UserMessage, request.Options) { Seed = resolved.Seed };
             await using var call = await calls.StartAsync(resolved.ConversationId, turn, request.Stream, ct);
             context.Response.Headers[ConversationHeader] = resolved.ConversationId;
-            var reply = new ChatReply(context, request);
+            var reply = new ChatReply(context, request, logger);
             var final = request.Stream ? await reply.StreamAsync(call, ct) : await reply.WholeAsync(call, ct);
             completed = final is not null;
             if (final is not null)

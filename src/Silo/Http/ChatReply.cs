@@ -6,7 +6,7 @@ namespace AutoGlm.Orleans.Silo.Http;
 /// Writes one chat completion from a started <see cref="TurnCall"/>, in OpenAI's shapes: a chat.completion object,
 /// or chat.completion.chunk events ending with <c>[DONE]</c>. A stream that cannot finish ends with an error event.
 /// </summary>
-internal sealed class ChatReply(HttpContext context, MappedChatRequest request)
+internal sealed class ChatReply(HttpContext context, MappedChatRequest request, ILogger logger)
 {
     private readonly string _id = "chatcmpl-" + Guid.NewGuid().ToString("N");
     private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -63,7 +63,7 @@ internal sealed class ChatReply(HttpContext context, MappedChatRequest request)
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
             // Mid-stream: the status is sent; tell the client in the stream, as OpenAI does.
-            await events.WriteErrorAsync(ex);
+            await events.WriteErrorAsync(ex, logger);
             return null;
         }
     }

@@ -83,7 +83,7 @@ public static class ConversationsEndpoints
         }
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
-            await events.WriteErrorAsync(ex);
+            await events.WriteErrorAsync(ex, context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ConversationsEndpoints)));
         }
     }
 

@@ -75,7 +75,7 @@ public static class ErrorResponses
             case ConversationMovedException or TurnInterruptedException:
                 (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "turn_interrupted", exception.Message + " (retry with the same Idempotency-Key)");
                 return true;
-            case SiloUnavailableException or TimeoutException or OrleansMessageRejectionException:
+            case Exception when Interruptions.IsInterruption(exception):
                 (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "unavailable", "the cluster cannot serve the request now; retry");
                 return true;
             default:

@@ -30,9 +30,17 @@ public sealed class ServerSentEvents(HttpResponse response)
     /// Ends a stream that cannot finish with an error event, as OpenAI does: the status was sent already, so the
     /// error travels in the stream (its code tells the client whether a retry with the same key is safe).
     /// </summary>
-    public Task WriteErrorAsync(Exception exception)
+    public Task WriteErrorAsync(Exception exception, ILogger logger)
     {
-        ErrorResponses.TryClassify(exception, out var status, out var code, out var message, out var param);
+        if (ErrorResponses.TryClassify(exception, out var status, out var code, out var message, out var param))
+        {
+            logger.LogInformation("A streamed reply ended with {Code}: {Reason}", code, exception.GetType().Name);
+        }
+        else
+        {
+            logger.LogError(exception, "A streamed reply failed");
+        }
+
         var type = status >= 500 ? "server_error" : "invalid_request_error";
         return WriteAsync(new ErrorBody(new ErrorDetail(message, type, param, code)), HttpJsonContext.Default.ErrorBody, CancellationToken.None);
     }
