@@ -55,9 +55,17 @@ public sealed class SiloServer : IAsyncLifetime
         Model = "tiny-chat";
     }
 
-    /// <summary>The OpenAI SDK, unmodified, pointed at this server.</summary>
-    public ChatClient Chat() =>
-        new(Model, new ApiKeyCredential("not-needed"), new OpenAIClientOptions { Endpoint = new Uri(BaseAddress, "/v1") });
+    /// <summary>The OpenAI SDK, unmodified, pointed at this server; <paramref name="headers"/> go with every request.</summary>
+    public ChatClient Chat(params (string Name, string Value)[] headers)
+    {
+        var options = new OpenAIClientOptions { Endpoint = new Uri(BaseAddress, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) };
+        if (headers.Length > 0)
+        {
+            options.AddPolicy(new HeadersPolicy(headers), System.ClientModel.Primitives.PipelinePosition.PerCall);
+        }
+
+        return new(Model, new ApiKeyCredential("not-needed"), options);
+    }
 
     public async ValueTask DisposeAsync()
     {
