@@ -15,6 +15,9 @@ public sealed class GracefulShutdown(SiloDrain drain, LocalConversations convers
 {
     private static readonly TimeSpan ErrorFlushTime = TimeSpan.FromMilliseconds(500);
 
+    // A turn leaves the drain's count as its reader detaches, a moment before its error reaches the caller's silo.
+    private static readonly TimeSpan ResponseFlushTime = TimeSpan.FromMilliseconds(300);
+
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         drain.Begin();
@@ -31,6 +34,7 @@ public sealed class GracefulShutdown(SiloDrain drain, LocalConversations convers
         logger.LogWarning("Shutting down: {Running} turns did not finish within {Deadline}; they end with an error", drain.Running, deadline);
         drain.InterruptAll(new TurnInterruptedException("the silo serving this turn is shutting down; nothing was stored, retry with the same Idempotency-Key"));
         await drain.WaitForRunningAsync(ErrorFlushTime, cancellationToken);
+        await Task.Delay(ResponseFlushTime, cancellationToken);
     }
 
     private async Task LeaveAsync(string conversationId)

@@ -17,7 +17,7 @@ namespace AutoGlm.Orleans.Fault.Tests;
 public sealed class ClusterFaultTests
 {
     /// <summary>Fast failure detection, so a SIGKILLed silo is declared dead within the recovery bound.</summary>
-    private static readonly string[] MembershipTuning =
+    internal static readonly string[] MembershipTuning =
     [
         "--Orleans:Membership:ProbeTimeout", "00:00:01",
         "--Orleans:Membership:NumMissedProbesLimit", "2",
