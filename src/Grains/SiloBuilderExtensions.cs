@@ -47,7 +47,7 @@ public static class SiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        builder.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(StorageConnection(connectionString)));
+        builder.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(RedisConnections.Options(connectionString)));
         builder.Services.TryAddSingleton(sp => new RedisKeys(Options(sp).KeyPrefix, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         builder.Services.TryAddSingleton<IConversationStore>(sp => new RedisConversationStore(
             sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<Serializer>(), sp.GetRequiredService<RedisKeys>(), Options(sp)));
@@ -64,20 +64,6 @@ public static class SiloBuilderExtensions
         builder.Services.TryAddSingleton<IConversationIndexStore>(sp =>
             new MemoryConversationIndexStore(Options(sp), sp.GetRequiredService<TimeProvider>()));
         return builder;
-    }
-
-    /// <summary>
-    /// The store's connection: never abort on a failed connect, and reconnect every 250 ms. While Redis is away,
-    /// commands wait for the connection up to the async timeout (5 s unless the connection string sets one): a
-    /// restart of a second or two only delays turns, a longer outage fails them as storage_unavailable.
-    /// </summary>
-    public static ConfigurationOptions StorageConnection(string connectionString)
-    {
-        var options = ConfigurationOptions.Parse(connectionString);
-        options.AbortOnConnectFail = false;
-        options.ConnectTimeout = Math.Min(options.ConnectTimeout, 3000);
-        options.ReconnectRetryPolicy = new LinearRetry(250);
-        return options;
     }
 
     private static ConversationOptions Options(IServiceProvider services) => services.GetRequiredService<IOptions<ConversationOptions>>().Value;

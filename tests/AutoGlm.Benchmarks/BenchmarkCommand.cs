@@ -3,7 +3,10 @@ using System.Text.Json.Nodes;
 
 namespace AutoGlm.Orleans.Benchmarks;
 
-/// <summary>`engine ...`: the engine benchmark in one run; `multiturn ...`: the multi-turn comparison of systems.</summary>
+/// <summary>
+/// `engine ...`: the engine benchmark in one run; `multiturn ...`: the multi-turn comparison of systems; `state ...`:
+/// what conversation state costs (bytes a turn writes, time to refuse bad input).
+/// </summary>
 internal static class BenchmarkCommand
 {
     public static async Task<int> RunAsync(string[] args)
@@ -12,6 +15,7 @@ internal static class BenchmarkCommand
         {
             Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--spinning] [--turns N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
+            Console.WriteLine("       AutoGlm.Benchmarks " + State.StateCommand.Usage);
             return args.Length == 0 ? 2 : 0;
         }
 
@@ -21,9 +25,14 @@ internal static class BenchmarkCommand
             return await MultiTurn.MultiTurnCommand.RunAsync(args, defaultModel, FindRepositoryRoot());
         }
 
+        if (args[0] == "state")
+        {
+            return await State.StateCommand.RunAsync(args, args.Contains("--model") ? "" : FindDefaultModel());
+        }
+
         if (args[0] != "engine")
         {
-            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn)");
+            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn, state)");
             return 2;
         }
 

@@ -55,7 +55,7 @@ public sealed class RedisConversationStoreTests(RedisServer redis) : Conversatio
     [Fact]
     public async Task A_store_that_cannot_reach_redis_fails_with_the_typed_error()
     {
-        using var nowhere = ConnectionMultiplexer.Connect(SiloBuilderExtensions.StorageConnection("127.0.0.1:1,connectTimeout=200,asyncTimeout=300"));
+        using var nowhere = ConnectionMultiplexer.Connect(RedisConnections.Options("127.0.0.1:1,connectTimeout=200,asyncTimeout=300"));
         var store = new RedisConversationStore(nowhere, Stores.Serializer, _keys, new ConversationOptions());
         await Assert.ThrowsAsync<StorageUnavailableException>(() => store.LoadAsync("c1", Ct));
         var log = Logs.Empty();

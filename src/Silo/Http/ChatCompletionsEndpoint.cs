@@ -25,6 +25,13 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
                 $"the model '{request.Model}' does not exist; this server serves '{engine.Manifest.Name}' (GET /v1/models)", "model");
         }
 
+        // Every message takes at least one token: a list this long is refused before anything hashes or renders it.
+        if (request.Prefix.Count + 1 >= engine.Manifest.ContextLength)
+        {
+            throw new HttpApiException(StatusCodes.Status400BadRequest, "invalid_request",
+                $"{request.Prefix.Count + 1} messages cannot fit the model's context window of {engine.Manifest.ContextLength} tokens", "messages");
+        }
+
         var key = IdempotencyKeys.FromRequest(context.Request);
         var requestId = key ?? IdempotencyKeys.New("oai-");
         var ct = context.RequestAborted;

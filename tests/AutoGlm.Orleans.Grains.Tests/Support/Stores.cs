@@ -14,7 +14,7 @@ internal static class Stores
     public static Serializer Serializer => SerializerInstance.Value;
 
     public static IConnectionMultiplexer Connect(RedisServer redis) =>
-        ConnectionMultiplexer.Connect(SiloBuilderExtensions.StorageConnection(redis.ConnectionString));
+        ConnectionMultiplexer.Connect(RedisConnections.Options(redis.ConnectionString));
 
     public static RedisKeys NewKeys() => new("test", Guid.NewGuid().ToString("N"));
 }
