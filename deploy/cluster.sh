@@ -7,12 +7,16 @@
 #   deploy/cluster.sh run [N]      # start, then wait; Ctrl-C stops everything
 #
 # Environment: REDIS_PORT (6379), HTTP_BASE (5001), SILO_BASE (11111), GATEWAY_BASE (30000), MODEL (default model),
-# CONFIGURATION (Release), STATE_DIR (deploy/.run: pid and log files).
+# CONFIGURATION (Release), STATE_DIR (deploy/.run: pid and log files, and Redis' data in $STATE_DIR/redis),
+# REDIS_FSYNC (everysec | always): Redis keeps an append-only file; `everysec` loses at most the last second of
+# acknowledged turns if the Redis process or machine crashes (a clean stop or restart loses nothing), `always` loses
+# none at the cost of one fsync per write.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${STATE_DIR:-$ROOT/deploy/.run}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+REDIS_FSYNC="${REDIS_FSYNC:-everysec}"
 HTTP_BASE="${HTTP_BASE:-5001}"
 SILO_BASE="${SILO_BASE:-11111}"
 GATEWAY_BASE="${GATEWAY_BASE:-30000}"
@@ -26,10 +30,18 @@ start() {
     dotnet build "$ROOT/src/Silo" -c "$CONFIGURATION" >/dev/null
   fi
 
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$STATE_DIR/redis.log" 2>&1 &
+  case "$REDIS_FSYNC" in
+    everysec|always) ;;
+    *) echo "REDIS_FSYNC must be everysec or always (got $REDIS_FSYNC)" >&2; exit 2 ;;
+  esac
+  mkdir -p "$STATE_DIR/redis"
+  # AOF, not RDB snapshots: every acknowledged turn is in the log (see REDIS_FSYNC above for what a crash may lose).
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE_DIR/redis" --save '' \
+    --appendonly yes --appendfsync "$REDIS_FSYNC" >"$STATE_DIR/redis.log" 2>&1 &
   echo $! >"$STATE_DIR/redis.pid"
-  for _ in $(seq 1 50); do
-    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+  # PONG only once the append-only file is loaded (LOADING before).
+  for _ in $(seq 1 100); do
+    [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]] && break
     sleep 0.1
   done
 
@@ -66,7 +78,8 @@ start() {
 
 stop() {
   shopt -s nullglob
-  # Silos first (SIGTERM: graceful shutdown, they leave the membership table), Redis last.
+  # Silos first (SIGTERM: they stop taking turns, let running ones finish within Conversations:ShutdownDeadline,
+  # and leave the membership table), Redis last (SIGTERM: it flushes its append-only file).
   for pidfile in "$STATE_DIR"/silo*.pid; do
     kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
   done

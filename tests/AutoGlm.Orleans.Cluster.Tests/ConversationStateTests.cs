@@ -139,4 +139,30 @@ public sealed class ConversationStateTests(ThreeSiloCluster fixture)
         Assert.Equal(3, status.Version);
         Assert.Equal(4, status.Messages);
     }
+
+    /// <summary>A caller that gives up (the HTTP turn timeout, a client's cancel) cancels the turn: nothing is stored, and the key stays free.</summary>
+    [Fact]
+    public async Task A_cancelled_call_cancels_its_turn_and_stores_nothing()
+    {
+        var grain = fixture.Conversations.Get(Greedy.NewId("cancel"));
+        await grain.Send(new TurnRequest("first", "Hello.", Greedy.Tokens(4)), Ct);
+        var forever = new GenerationOptions { Temperature = 0f, MaxNewTokens = 1900, IgnoreEndOfTurn = true };
+        using (var giveUp = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            giveUp.CancelAfter(TimeSpan.FromMilliseconds(300));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => grain.Send(new TurnRequest("slow", "A long story.", forever), giveUp.Token));
+        }
+
+        ConversationStatus status;
+        var watch = Stopwatch.StartNew();
+        while ((status = await grain.GetStatus()).IsGenerating && watch.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50, Ct);
+        }
+
+        Assert.False(status.IsGenerating);
+        Assert.Equal(2, status.Messages);
+        var retried = await grain.Send(new TurnRequest("slow", "A long story.", Greedy.Tokens(4)), Ct);
+        Assert.False(retried.Replayed);
+    }
 }

@@ -36,8 +36,7 @@ public sealed class ShutdownDeadlineTests
         var shutdown = victim.TerminateAsync(TimeSpan.FromSeconds(60));
         var ends = await Task.WhenAll(throughSurvivor.ReadToEndAsync(ct), throughVictim.ReadToEndAsync(ct));
         var stopped = await shutdown;
-        var output = TestContext.Current.TestOutputHelper;
-        output?.WriteLine($"silo exited by itself: {stopped.Exited} after {stopped.Elapsed.TotalSeconds:F2}s (code {stopped.ExitCode}); "
+        FigureLog.Write($"shutdown deadline 0.5 s: silo exited by itself: {stopped.Exited} after {stopped.Elapsed.TotalSeconds:F2}s (code {stopped.ExitCode}); "
             + $"streams ended: {string.Join(" | ", ends)}");
 
         Assert.True(stopped.Exited, victim.Tail(40));
