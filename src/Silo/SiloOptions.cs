@@ -10,6 +10,9 @@ namespace AutoGlm.Orleans.Silo;
 /// <item><c>Http:Port</c> (<c>--http-port</c>): the HTTP port (ASP.NET Core's default when unset); <c>Http:Host</c> (<c>--http-host</c>, localhost); <c>Http:MaxRequestBodyBytes</c> (1 MiB).</item>
 /// <item><c>Model:Path</c> (<c>--model</c>): the model folder; the default model beside the silo when unset.</item>
 /// <item><c>Engine:*</c>: <see cref="EngineSection"/>.</item>
+/// <item><c>Conversations:*</c>: <see cref="Grains.ConversationOptions"/> (IdleTtl, MaxRequestIds, TurnLease, ShutdownDeadline, KeyPrefix).</item>
+/// <item><c>Http:TurnTimeout</c>, <c>Http:FailoverWait</c>: <see cref="Http.HttpTurnOptions"/>.</item>
+/// <item><c>Orleans:Membership:*</c>: failure detection (<see cref="MembershipDefaults"/>).</item>
 /// </list>
 /// </summary>
 public static class SiloConfiguration
