@@ -19,9 +19,6 @@ public sealed class RedisKeys(string prefix, string serviceId)
 
     public RedisKey IndexEntry(string key) => $"{_root}i:{key}";
 
-    /// <summary>A pattern that matches every key of this service (for operators and tests).</summary>
-    public string AllKeysPattern => _root + "*";
-
     private static string Escape(string id) =>
         id.IndexOfAny(['{', '}', '%']) < 0 ? id : id.Replace("%", "%25", StringComparison.Ordinal)
             .Replace("{", "%7B", StringComparison.Ordinal).Replace("}", "%7D", StringComparison.Ordinal);

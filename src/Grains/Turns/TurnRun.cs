@@ -46,8 +46,6 @@ public sealed class TurnRun
     /// <summary>Completes once the run ended and every reader left (its caller got the last chunk, or gave up).</summary>
     public Task Drained => _drained.Task;
 
-    public int Readers => _readers.Count;
-
     internal StringBuilder Text => _text;
 
     internal List<int> TokenIds => _ids;

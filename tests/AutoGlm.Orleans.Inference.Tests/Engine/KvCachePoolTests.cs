@@ -75,4 +75,22 @@ public sealed class KvCachePoolTests
         Assert.Equal(0, engine.Pool.Sequences);
         Assert.Throws<HandleBusyException>(() => engine.Submit(new GenerationRequest(handle, prompt, EngineFactory.Greedy(4)), ct));
     }
+
+    [Fact]
+    public async Task Handles_idle_longer_than_the_ttl_are_released_and_recent_ones_stay()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var engine = EngineFactory.Create();
+        var prompt = engine.EncodeChat([new(ChatRole.User, "Hello!")]);
+        await engine.GenerateAsync("old", prompt, EngineFactory.Greedy(4), [], ct);
+        var old = engine.GetOrCreateHandle("old");
+        await Task.Delay(300, ct);
+        await engine.GenerateAsync("recent", prompt, EngineFactory.Greedy(4), [], ct);
+
+        Assert.Equal(1, engine.Pool.ReleaseIdle(TimeSpan.FromMilliseconds(200)));
+        Assert.True(old.IsReleased);
+        Assert.False(engine.Pool.TryGet("old", out _));
+        Assert.True(engine.Pool.TryGet("recent", out var recent) && recent!.CachedTokenCount > 0);
+        Assert.Equal(0, engine.Pool.ReleaseIdle(TimeSpan.FromMinutes(1)));
+    }
 }
