@@ -70,7 +70,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
         // The KV handle stays parked in the pool, evictable, under the conversation's id: a re-activation on this
         // silo (placement prefers it) finds it. Only Delete and idle expiry release it.
         _local.Remove(Id);
-        _gate.Turn?.Interrupt(new TurnInterruptedException($"conversation '{Id}' left silo {SiloName} ({reason.ReasonCode}) during the turn"));
+        _gate.Turn?.Interrupt(new TurnInterruptedException($"conversation '{Id}' left silo {SiloName} ({reason.ReasonCode}) during the turn; nothing was stored, retry with the same request id"));
         return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
@@ -111,7 +111,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
         {
             cancellationToken.ThrowIfCancellationRequested();
             throw reader.End?.CancelReason ?? new TurnInterruptedException(
-                $"conversation '{Id}': request '{request.RequestId}' was cancelled (no reader pulled its reply for {_options.TurnLease}); nothing was stored");
+                $"conversation '{Id}': request '{request.RequestId}' was cancelled (no reader pulled its reply for {_options.TurnLease}); nothing was stored, retry with the same request id");
         }
     }
 

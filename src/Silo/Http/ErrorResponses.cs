@@ -73,7 +73,7 @@ public static class ErrorResponses
                 (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "storage_unavailable", storage.Message);
                 return true;
             case ConversationMovedException or TurnInterruptedException:
-                (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "turn_interrupted", exception.Message + " (retry with the same Idempotency-Key)");
+                (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "turn_interrupted", exception.Message);
                 return true;
             case Exception when Interruptions.IsInterruption(exception):
                 (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "unavailable", "the cluster cannot serve the request now; retry");
