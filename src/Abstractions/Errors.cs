@@ -197,3 +197,21 @@ public sealed class TurnInterruptedException : ConversationException
     {
     }
 }
+
+/// <summary>The caller's key may not make this call (a tenant key on an operator's grain, or no key at all).</summary>
+[GenerateSerializer]
+[Alias("autoglm.access-denied-exception.v1")]
+public sealed class AccessDeniedException : ConversationException
+{
+    public AccessDeniedException()
+    {
+    }
+
+    public AccessDeniedException(string message) : base(message)
+    {
+    }
+
+    public AccessDeniedException(string message, Exception? innerException) : base(message, innerException)
+    {
+    }
+}

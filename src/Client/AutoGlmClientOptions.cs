@@ -12,4 +12,10 @@ public sealed class AutoGlmClientOptions
     public string ClusterId { get; set; } = "autoglm";
 
     public string ServiceId { get; set; } = "autoglm";
+
+    /// <summary>The tenant this client acts for: its conversation ids are namespaced by it.</summary>
+    public string Tenant { get; set; } = Abstractions.ConversationKeys.DefaultTenant;
+
+    /// <summary>The tenant's API key (from the silos' keys file); required when the silos have one.</summary>
+    public string? ApiKey { get; set; }
 }

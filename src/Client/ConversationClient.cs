@@ -10,11 +10,18 @@ namespace AutoGlm.Orleans.Client;
 /// store was briefly away) is retried with the same request id, up to <see cref="MaxRetries"/> times: the
 /// conversation re-activates on a live silo with its stored history, and a turn that did get stored is replayed.
 /// </summary>
-public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<ConversationClient>? logger = null)
+/// <remarks>
+/// The client acts for one tenant: conversation ids are namespaced by it (<see cref="ConversationKeys"/>), and its API
+/// key (required by silos that have a keys file) travels with every grain call.
+/// </remarks>
+public sealed class ConversationClient(IGrainFactory grainFactory, string tenant = ConversationKeys.DefaultTenant, string? apiKey = null,
+    ILogger<ConversationClient>? logger = null)
 {
     private static readonly TimeSpan MovedRetryDelay = TimeSpan.FromMilliseconds(100);
 
     private readonly ILogger _logger = logger ?? (ILogger)NullLogger.Instance;
+
+    public string Tenant { get; } = tenant;
 
     /// <summary>How long to wait before retrying a turn cut by a silo's death (the cluster must notice the dead silo).</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(3);
@@ -22,11 +29,19 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
     /// <summary>How many times a cut turn is retried.</summary>
     public int MaxRetries { get; set; } = 2;
 
+    /// <summary>The conversation's grain, for this client's tenant. Call <see cref="Authenticate"/> first in a flow that uses it directly.</summary>
     public IConversationGrain Get(string conversationId)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(conversationId);
-        return grainFactory.GetGrain<IConversationGrain>(conversationId);
+        Authenticate();
+        return grainFactory.GetGrain<IConversationGrain>(Key(conversationId));
     }
+
+    /// <summary>The grain key of one of this tenant's conversations (also its KV handle's id on the silos).</summary>
+    public string Key(string conversationId) => ConversationKeys.For(Tenant, conversationId);
+
+    /// <summary>Attaches this client's API key to the grain calls that follow in the current async flow.</summary>
+    public void Authenticate() => TenantCredentials.Attach(apiKey);
 
     /// <summary>A new, unique request id (the idempotency key of one change).</summary>
     public static string NewRequestId() => Guid.NewGuid().ToString("N");
@@ -53,6 +68,8 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
                     ReplyChunk chunk;
                     try
                     {
+                        // An iterator resumes in its consumer's context: attach the key again before each call.
+                        Authenticate();
                         if (!await stream.MoveNextAsync())
                         {
                             yield break;
@@ -84,6 +101,7 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
             {
                 try
                 {
+                    Authenticate();
                     await stream.DisposeAsync();
                 }
                 catch (Exception ex) when (Interruptions.IsInterruption(ex))
@@ -140,6 +158,7 @@ public sealed class ConversationClient(IGrainFactory grainFactory, ILogger<Conve
     /// <summary>Stats of every silo's batcher.</summary>
     public async Task<IReadOnlyList<BatcherStats>> GetClusterStatsAsync()
     {
+        Authenticate();
         var management = grainFactory.GetGrain<IManagementGrain>(0);
         var hosts = await management.GetHosts(onlyActive: true);
         var stats = await Task.WhenAll(hosts.Keys.Select(silo => BatchingGrainKeys.ForSilo(grainFactory, silo).GetStats()));

@@ -15,7 +15,7 @@ public static class ServiceCollectionExtensions
         var options = new AutoGlmClientOptions();
         configure?.Invoke(options);
         builder.UseOrleansClient(client => client.UseAutoGlmCluster(options));
-        builder.Services.AddAutoGlmConversations();
+        builder.Services.AddAutoGlmConversations(options.Tenant, options.ApiKey);
         return builder;
     }
 
@@ -41,11 +41,16 @@ public static class ServiceCollectionExtensions
         return client;
     }
 
-    /// <summary>Registers <see cref="ConversationClient"/> and <see cref="IChatClient"/> over an already registered Orleans client.</summary>
-    public static IServiceCollection AddAutoGlmConversations(this IServiceCollection services)
+    /// <summary>
+    /// Registers <see cref="ConversationClient"/> and <see cref="IChatClient"/> over an already registered Orleans client,
+    /// acting for <paramref name="tenant"/> with <paramref name="apiKey"/>.
+    /// </summary>
+    public static IServiceCollection AddAutoGlmConversations(this IServiceCollection services,
+        string tenant = Abstractions.ConversationKeys.DefaultTenant, string? apiKey = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.TryAddSingleton<ConversationClient>();
+        services.TryAddSingleton(sp => new ConversationClient(sp.GetRequiredService<IGrainFactory>(), tenant, apiKey,
+            sp.GetService<Microsoft.Extensions.Logging.ILogger<ConversationClient>>()));
         services.TryAddSingleton<AutoGlmChatClient>();
         services.TryAddSingleton<IChatClient>(sp => sp.GetRequiredService<AutoGlmChatClient>());
         return services;

@@ -1,4 +1,5 @@
 using AutoGlm.Orleans.Grains.Storage;
+using AutoGlm.Orleans.Grains.Tenancy;
 using AutoGlm.Orleans.Inference.Engine;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -26,6 +27,8 @@ public static class SiloBuilderExtensions
         builder.Services.TryAddSingleton(sp => InferenceEngine.Create(engineOptions(sp), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         builder.Services.TryAddSingleton<LocalConversations>();
         builder.Services.TryAddSingleton<SiloDrain>();
+        builder.Services.TryAddSingleton<ApiKeyStore>();
+        builder.AddIncomingGrainCallFilter<TenantCallFilter>();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddOptions<ConversationOptions>().Validate(o =>
         {

@@ -22,13 +22,16 @@ public static class SiloHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = deadline + TimeSpan.FromSeconds(15));
         builder.Services.AddHostedService<GracefulShutdown>();
 
-        if (config.GetValue<int?>("Http:Port") is { } httpPort)
-        {
-            builder.WebHost.UseUrls($"http://{config["Http:Host"] ?? "localhost"}:{httpPort}");
-        }
-
+        var urls = HttpUrls(config);
+        builder.WebHost.UseUrls([.. urls]);
+        var managementPort = config.GetValue<int?>("Http:ManagementPort");
         var maxBody = config.GetValue("Http:MaxRequestBodyBytes", SiloConfiguration.DefaultMaxRequestBodyBytes);
-        builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = maxBody);
+        var maxConnections = config.GetValue<long?>("Http:MaxConcurrentConnections", SiloConfiguration.DefaultMaxConcurrentConnections);
+        builder.WebHost.ConfigureKestrel(o =>
+        {
+            o.Limits.MaxRequestBodySize = maxBody;
+            o.Limits.MaxConcurrentConnections = maxConnections;
+        });
 
         var redis = SiloConfiguration.RedisConnectionString(config);
         var siloPort = config.GetValue("Orleans:SiloPort", 11111);
@@ -58,7 +61,9 @@ public static class SiloHost
 
             MembershipDefaults.Apply(silo, config.GetSection(MembershipDefaults.Section));
 
-            global::Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(silo);
+            // The dashboard's live log stream shows conversation ids: off unless an operator turns it on.
+            var showTrace = config.GetValue("Dashboard:ShowTrace", false);
+            global::Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(silo, o => o.HideTrace = !showTrace);
             silo.AddAutoGlmGrains(sp =>
             {
                 var engine = config.GetSection(EngineSection.Section).Get<EngineSection>() ?? new EngineSection();
@@ -83,7 +88,36 @@ public static class SiloHost
         app.Logger.LogInformation("Serving {Model} ({Layers} layers, context {Context}) on {Device}; clustering: {Clustering}",
             inference.Manifest.Name, inference.Manifest.NumLayers, inference.Manifest.ContextLength, inference.Device,
             redis is null ? "localhost" : "redis");
-        app.MapHttpApi();
+        app.MapHttpApi(ApiHost(urls, managementPort), managementPort);
         return app;
+    }
+
+    /// <summary>
+    /// The API's URLs (<c>Http:Port</c> on <c>Http:Host</c>, else ASP.NET Core's own <c>urls</c>), plus the management
+    /// port on 127.0.0.1 when <c>Http:ManagementPort</c> is set.
+    /// </summary>
+    private static List<string> HttpUrls(IConfiguration config)
+    {
+        var urls = config.GetValue<int?>("Http:Port") is { } port
+            ? [$"http://{config["Http:Host"] ?? "localhost"}:{port}"]
+            : (config["urls"] ?? "http://localhost:5000").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        if (config.GetValue<int?>("Http:ManagementPort") is { } management)
+        {
+            urls.Add($"http://127.0.0.1:{management}");
+        }
+
+        return urls;
+    }
+
+    /// <summary>The host the API answers on, for the open-API rule: the first non-loopback one, else loopback.</summary>
+    private static string ApiHost(IEnumerable<string> urls, int? managementPort)
+    {
+        var hosts = urls
+            .Select(u => Uri.TryCreate(u.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal),
+                UriKind.Absolute, out var uri) ? uri : null)
+            .Where(u => u is not null && u.Port != managementPort)
+            .Select(u => u!.Host)
+            .ToList();
+        return hosts.FirstOrDefault(h => !Auth.ApiAccess.IsLoopback(h)) ?? hosts.FirstOrDefault() ?? "localhost";
     }
 }

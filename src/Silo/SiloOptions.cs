@@ -11,7 +11,9 @@ namespace AutoGlm.Orleans.Silo;
 /// <item><c>Model:Path</c> (<c>--model</c>): the model folder; the default model beside the silo when unset.</item>
 /// <item><c>Engine:*</c>: <see cref="EngineSection"/>.</item>
 /// <item><c>Conversations:*</c>: <see cref="Grains.ConversationOptions"/> (IdleTtl, MaxRequestIds, TurnLease, ShutdownDeadline, KeyPrefix).</item>
-/// <item><c>Http:TurnTimeout</c>, <c>Http:FailoverWait</c>: <see cref="Http.HttpTurnOptions"/>.</item>
+/// <item><c>Http:TurnTimeout</c>, <c>Http:FailoverWait</c>: <see cref="Http.HttpTurnOptions"/>; <c>Http:MaxConcurrentConnections</c> (10,000);
+/// <c>Http:ManagementPort</c>: serve /metrics and /dashboard only there, on 127.0.0.1.</item>
+/// <item><c>Auth:KeysFile</c> (<c>--api-keys-file</c>), <c>Auth:AllowAnonymous</c>: <see cref="Auth.AuthOptions"/>.</item>
 /// <item><c>Orleans:Membership:*</c>: failure detection (<see cref="MembershipDefaults"/>).</item>
 /// </list>
 /// </summary>
@@ -20,6 +22,7 @@ public static class SiloConfiguration
     public const string RedisKey = "Redis:ConnectionString";
     public const string RedisEnvironmentVariable = "AUTOGLM_REDIS";
     public const long DefaultMaxRequestBodyBytes = 1024 * 1024;
+    public const long DefaultMaxConcurrentConnections = 10_000;
 
     public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
     {
@@ -31,6 +34,7 @@ public static class SiloConfiguration
         ["--http-host"] = "Http:Host",
         ["--service-id"] = "Orleans:ServiceId",
         ["--model"] = "Model:Path",
+        ["--api-keys-file"] = "Auth:KeysFile",
     };
 
     public static string? RedisConnectionString(IConfiguration configuration)

@@ -126,9 +126,10 @@ public sealed class ConversationStateTests(ThreeSiloCluster fixture)
         // Another writer (a second activation during a split, an operator's tool) changes the stored conversation.
         var silo = fixture.Cluster.Silos.Single(s => s.SiloAddress.ToString() == first.Silo);
         var store = fixture.Cluster.GetSiloServiceProvider(silo.SiloAddress).GetRequiredService<IConversationStore>();
-        var behind = ConversationLog.From((await store.LoadAsync(id, Ct))!, 256);
+        var key = fixture.Conversations.Key(id);
+        var behind = ConversationLog.From((await store.LoadAsync(key, Ct))!, 256);
         var change = behind.PlanDefaultOptions("elsewhere", 1, new GenerationOptions { MaxNewTokens = 3 }, DateTimeOffset.UtcNow);
-        Assert.Equal(CommitOutcome.Committed, (await store.CommitAsync(id, change)).Outcome);
+        Assert.Equal(CommitOutcome.Committed, (await store.CommitAsync(key, change)).Outcome);
 
         var turn = new TurnRequest("second", "Again.", new GenerationOptions { Temperature = 0f });
         await Assert.ThrowsAsync<ConversationChangedException>(() => grain.Send(turn, Ct));

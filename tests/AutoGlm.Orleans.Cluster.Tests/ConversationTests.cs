@@ -72,18 +72,18 @@ public sealed class ConversationTests(ThreeSiloCluster fixture)
         var first = await Client.SendAsync(id, "Tell me a fortune.", Greedy.Tokens(8), cancellationToken: ct);
         var silo = fixture.Cluster.Silos.Single(s => s.SiloAddress.ToString() == first.Silo).SiloAddress;
         var local = fixture.Cluster.GetSiloServiceProvider(silo).GetRequiredService<Grains.LocalConversations>();
-        Assert.True(local.Contains(id));
+        Assert.True(local.Contains(Client.Key(id)));
 
         // Collect every idle activation: the grain deactivates, its KV handle stays parked in the silo's pool.
         var management = fixture.Cluster.Client.GetGrain<IManagementGrain>(0);
         var deadline = Stopwatch.StartNew();
-        while (local.Contains(id) && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        while (local.Contains(Client.Key(id)) && deadline.Elapsed < TimeSpan.FromSeconds(20))
         {
             await management.ForceActivationCollection(TimeSpan.Zero, ct);
             await Task.Delay(100, ct);
         }
 
-        Assert.False(local.Contains(id), "the conversation should have been deactivated");
+        Assert.False(local.Contains(Client.Key(id)), "the conversation should have been deactivated");
         var second = await Client.SendAsync(id, "Another one, please.", Greedy.Tokens(8), cancellationToken: ct);
         Assert.Equal(first.Silo, second.Silo);
         Assert.Equal(Greedy.HeldAfter(first), second.Usage.CachedTokens);

@@ -111,14 +111,15 @@ public sealed class StorageFaultTests
         var serviceId = Greedy.NewId("ttl");
         await using var cluster = await TestClusters.StartAsync(1, redis.ConnectionString, serviceId, o => o.IdleTtl = TimeSpan.FromSeconds(2));
         var id = Greedy.NewId("idle");
-        await cluster.Conversations().SendAsync(id, "Hello.", Greedy.Tokens(4), cancellationToken: Ct);
+        var client = cluster.Conversations();
+        await client.SendAsync(id, "Hello.", Greedy.Tokens(4), cancellationToken: Ct);
         var engine = cluster.GetSiloServiceProvider(cluster.Silos[0].SiloAddress).GetRequiredService<InferenceEngine>();
-        Assert.True(engine.Pool.TryGet(id, out _));
+        Assert.True(engine.Pool.TryGet(client.Key(id), out _));
         using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var server = connection.GetServer(connection.GetEndPoints()[0]);
         Assert.NotEmpty(server.Keys(pattern: $"autoglm:{serviceId}:*"));
 
-        await Eventually(() => !server.Keys(pattern: $"autoglm:{serviceId}:c:*").Any() && !engine.Pool.TryGet(id, out _));
+        await Eventually(() => !server.Keys(pattern: $"autoglm:{serviceId}:c:*").Any() && !engine.Pool.TryGet(client.Key(id), out _));
         Assert.False((await cluster.Conversations().GetStatusAsync(id)).Exists);
     }
 
@@ -139,12 +140,12 @@ public sealed class StorageFaultTests
         await client.Get(id).Leave();
         var moved = await SendUntilMovedAsync(client, id, home);
         Assert.Equal(other.SiloAddress.ToString(), moved.Silo);
-        Assert.True(Pool(cluster, home).TryGet(id, out _));
-        Assert.True(Pool(cluster, other).TryGet(id, out _));
+        Assert.True(Pool(cluster, home).TryGet(client.Key(id), out _));
+        Assert.True(Pool(cluster, other).TryGet(client.Key(id), out _));
 
         await client.DeleteAsync(id);
-        Assert.False(Pool(cluster, home).TryGet(id, out _));
-        Assert.False(Pool(cluster, other).TryGet(id, out _));
+        Assert.False(Pool(cluster, home).TryGet(client.Key(id), out _));
+        Assert.False(Pool(cluster, other).TryGet(client.Key(id), out _));
         Assert.False((await client.GetStatusAsync(id)).Exists);
         await Assert.ThrowsAsync<ConversationNotFoundException>(() => client.DeleteAsync(id));
     }

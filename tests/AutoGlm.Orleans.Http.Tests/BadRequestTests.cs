@@ -20,7 +20,7 @@ public sealed class BadRequestTests(SiloServer server)
         { "missing-messages", 400, "invalid_value" },
         { "unknown-role", 400, "invalid_value" },
         { "last-not-user", 400, "invalid_value" },
-        { "huge-body", 400, "request_too_large" },
+        { "huge-body", 413, "request_too_large" },
         { "n-2", 400, "invalid_value" },
         { "negative-max-tokens", 400, "invalid_value" },
         { "temperature-out-of-range", 400, "invalid_value" },

@@ -12,6 +12,7 @@ const string Usage = """
       history --conversation ID              the stored messages
       status  [--conversation ID]            a conversation's silo and cache, or every silo's batcher
     options: --redis CONN (or env AUTOGLM_REDIS) | --gateway-port N (30000) | --max-tokens N | --temperature T
+             --tenant NAME (default) | --api-key KEY (or env AUTOGLM_API_KEY; status of every silo needs an admin key)
     """;
 
 if (args.Length == 0 || args[0] is "-h" or "--help")
@@ -40,6 +41,8 @@ builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.AddAutoGlmClient(o =>
 {
     o.RedisConnectionString = options.GetValueOrDefault("redis") ?? Environment.GetEnvironmentVariable("AUTOGLM_REDIS");
+    o.Tenant = options.GetValueOrDefault("tenant") ?? ConversationKeys.DefaultTenant;
+    o.ApiKey = options.GetValueOrDefault("api-key") ?? Environment.GetEnvironmentVariable("AUTOGLM_API_KEY");
     if (options.TryGetValue("gateway-port", out var port))
     {
         o.GatewayPort = int.Parse(port, System.Globalization.CultureInfo.InvariantCulture);

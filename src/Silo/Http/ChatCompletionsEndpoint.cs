@@ -1,6 +1,7 @@
 using AutoGlm.Orleans.Abstractions;
 using AutoGlm.Orleans.Grains.Storage;
 using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Silo.Auth;
 
 namespace AutoGlm.Orleans.Silo.Http;
 
@@ -10,8 +11,8 @@ namespace AutoGlm.Orleans.Silo.Http;
 /// <c>X-Conversation-Id</c> header. With that header and an <c>Idempotency-Key</c>, a retried turn is applied once.
 /// Nothing is written before the turn runs: a new conversation's history is stored with its first turn.
 /// </summary>
-public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIndex index, TurnCalls calls, InferenceEngine engine,
-    ILogger<ChatCompletionsEndpoint> logger)
+public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIndex index, TurnCalls calls, TenantTokenBudget budget,
+    InferenceEngine engine, ILogger<ChatCompletionsEndpoint> logger)
 {
     public const string ConversationHeader = "X-Conversation-Id";
     public const int MaxConversationIdLength = 128;
@@ -35,19 +36,21 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
         var key = IdempotencyKeys.FromRequest(context.Request);
         var requestId = key ?? IdempotencyKeys.New("oai-");
         var ct = context.RequestAborted;
+        budget.Take(context, request.UserMessage, request.Options.MaxNewTokens);
         var resolved = await ResolveAsync(context, request, requestId, ct);
+        var scope = context.Entry().CacheScope;
         var completed = false;
         try
         {
             var turn = new TurnRequest(requestId, request.UserMessage, request.Options) { Seed = resolved.Seed };
-            await using var call = await calls.StartAsync(resolved.ConversationId, turn, request.Stream, ct);
+            await using var call = await calls.StartAsync(context.ConversationKey(resolved.ConversationId), turn, request.Stream, ct);
             context.Response.Headers[ConversationHeader] = resolved.ConversationId;
             var reply = new ChatReply(context, request, logger);
             var final = request.Stream ? await reply.StreamAsync(call, ct) : await reply.WholeAsync(call, ct);
             completed = final is not null;
             if (final is not null)
             {
-                await RegisterAsync(resolved, request.UserMessage, final);
+                await RegisterAsync(resolved, scope, request.UserMessage, final);
             }
         }
         finally
@@ -55,7 +58,7 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
             if (!completed && resolved.Claimed)
             {
                 // The turn did not happen: give the entry back so the client's retry continues the same conversation.
-                await index.PutAsync(resolved.History, resolved.ConversationId, CancellationToken.None);
+                await index.PutAsync(scope, resolved.History, resolved.ConversationId, CancellationToken.None);
             }
         }
     }
@@ -85,7 +88,7 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
                     ConversationHeader);
             }
 
-            var stored = await grains.GetGrain<IConversationGrain>(id).GetHistory();
+            var stored = await grains.GetGrain<IConversationGrain>(context.ConversationKey(id)).GetHistory();
             if (stored.Count == 0)
             {
                 return new Resolved(id, prefix, seed, Claimed: false);
@@ -105,18 +108,20 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
             return new Resolved(id, retried ? prefix : stored, Seed: null, Claimed: false);
         }
 
-        if (prefix.Any(m => m.Role != MessageRole.System) && await index.TryClaimAsync(prefix, ct) is { } claimed)
+        // The index is the tenant's (and its cache salt's): another tenant's identical history never finds this one's KV.
+        var scope = context.Entry().CacheScope;
+        if (prefix.Any(m => m.Role != MessageRole.System) && await index.TryClaimAsync(scope, prefix, ct) is { } claimed)
         {
             try
             {
-                if (ConversationIndex.SameHistory(await grains.GetGrain<IConversationGrain>(claimed).GetHistory(), prefix))
+                if (ConversationIndex.SameHistory(await grains.GetGrain<IConversationGrain>(context.ConversationKey(claimed)).GetHistory(), prefix))
                 {
                     return new Resolved(claimed, prefix, Seed: null, Claimed: true);
                 }
             }
             catch
             {
-                await index.PutAsync(prefix, claimed, CancellationToken.None);
+                await index.PutAsync(scope, prefix, claimed, CancellationToken.None);
                 throw;
             }
         }
@@ -124,7 +129,7 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
         return new Resolved("oai-" + Guid.NewGuid().ToString("N"), prefix, seed, Claimed: false);
     }
 
-    private async Task RegisterAsync(Resolved resolved, string userMessage, string reply)
+    private async Task RegisterAsync(Resolved resolved, string scope, string userMessage, string reply)
     {
         var history = new List<ConversationMessage>(resolved.History)
         {
@@ -133,7 +138,7 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
         };
         try
         {
-            await index.PutAsync(history, resolved.ConversationId, CancellationToken.None);
+            await index.PutAsync(scope, history, resolved.ConversationId, CancellationToken.None);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

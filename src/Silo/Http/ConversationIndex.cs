@@ -11,11 +11,18 @@ namespace AutoGlm.Orleans.Silo.Http;
 /// </summary>
 public sealed class ConversationIndex(IConversationIndexStore store)
 {
-    /// <summary>SHA-256 of the list, each field length-prefixed so no two lists share an encoding.</summary>
-    public static string Key(IEnumerable<ConversationMessage> messages)
+    /// <summary>
+    /// SHA-256 of the scope (tenant and cache salt) and the list, each field length-prefixed so no two share an
+    /// encoding: the same history of two tenants has two keys.
+    /// </summary>
+    public static string Key(string scope, IEnumerable<ConversationMessage> messages)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         Span<byte> length = stackalloc byte[4];
+        var scopeBytes = Encoding.UTF8.GetBytes(scope);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(length, scopeBytes.Length);
+        hash.AppendData(length);
+        hash.AppendData(scopeBytes);
         foreach (var message in messages)
         {
             var content = Encoding.UTF8.GetBytes(message.Content);
@@ -26,16 +33,16 @@ public sealed class ConversationIndex(IConversationIndexStore store)
             hash.AppendData(content);
         }
 
-        return "v1:" + Convert.ToHexStringLower(hash.GetHashAndReset());
+        return "v2:" + Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     /// <summary>Takes the conversation holding exactly <paramref name="history"/>, if one is indexed and unclaimed.</summary>
-    public Task<string?> TryClaimAsync(IReadOnlyList<ConversationMessage> history, CancellationToken cancellationToken) =>
-        store.TryClaimAsync(Key(history), history.Count, cancellationToken);
+    public Task<string?> TryClaimAsync(string scope, IReadOnlyList<ConversationMessage> history, CancellationToken cancellationToken) =>
+        store.TryClaimAsync(Key(scope, history), history.Count, cancellationToken);
 
     /// <summary>Records that <paramref name="conversationId"/> holds exactly <paramref name="history"/>.</summary>
-    public Task PutAsync(IReadOnlyList<ConversationMessage> history, string conversationId, CancellationToken cancellationToken) =>
-        store.PutAsync(Key(history), conversationId, history.Count, cancellationToken);
+    public Task PutAsync(string scope, IReadOnlyList<ConversationMessage> history, string conversationId, CancellationToken cancellationToken) =>
+        store.PutAsync(Key(scope, history), conversationId, history.Count, cancellationToken);
 
     /// <summary>Whether a stored history (system prompt included) equals a request's list, by role and content.</summary>
     public static bool SameHistory(IReadOnlyList<ConversationMessage> stored, IReadOnlyList<ConversationMessage> requested) =>

@@ -1,4 +1,5 @@
 using AutoGlm.Orleans.Abstractions;
+using AutoGlm.Orleans.Silo.Auth;
 
 namespace AutoGlm.Orleans.Silo.Http;
 
@@ -12,10 +13,10 @@ public static class ConversationsEndpoints
 {
     public static void Map(IEndpointRouteBuilder routes)
     {
-        routes.MapPost("/conversations", CreateAsync);
-        routes.MapPost("/conversations/{id}/messages", SendAsync);
-        routes.MapGet("/conversations/{id}", GetAsync);
-        routes.MapDelete("/conversations/{id}", DeleteAsync);
+        routes.MapPost("/conversations", CreateAsync).RequireAuthorization(Policies.Tenant);
+        routes.MapPost("/conversations/{id}/messages", SendAsync).RequireAuthorization(Policies.Tenant).RequireRateLimiting(Policies.Turns);
+        routes.MapGet("/conversations/{id}", GetAsync).RequireAuthorization(Policies.Tenant);
+        routes.MapDelete("/conversations/{id}", DeleteAsync).RequireAuthorization(Policies.Tenant);
     }
 
     private static async Task CreateAsync(HttpContext context, IGrainFactory grains)
@@ -24,14 +25,14 @@ public static class ConversationsEndpoints
         var id = body.Id ?? "conv-" + Guid.NewGuid().ToString("N");
         ValidateId(id);
         var key = IdempotencyKeys.FromRequest(context.Request) ?? IdempotencyKeys.New("create-");
-        await grains.GetGrain<IConversationGrain>(id).Create(key, body.SystemPrompt);
+        await grains.GetGrain<IConversationGrain>(context.ConversationKey(id)).Create(key, body.SystemPrompt);
         context.Response.StatusCode = StatusCodes.Status201Created;
         context.Response.Headers.Location = $"/conversations/{Uri.EscapeDataString(id)}";
         context.Response.Headers[ChatCompletionsEndpoint.ConversationHeader] = id;
         await context.Response.WriteAsJsonAsync(new ConversationCreated(id), HttpJsonContext.Default.ConversationCreated);
     }
 
-    private static async Task SendAsync(HttpContext context, string id, TurnCalls calls)
+    private static async Task SendAsync(HttpContext context, string id, TurnCalls calls, TenantTokenBudget budget)
     {
         var body = await RequestBodies.ReadAsync(context.Request, HttpJsonContext.Default.SendMessageRequest);
         if (string.IsNullOrWhiteSpace(body.Content))
@@ -44,7 +45,9 @@ public static class ConversationsEndpoints
         var key = IdempotencyKeys.FromRequest(context.Request, body.RequestId) ?? IdempotencyKeys.New("rest-");
         var streaming = body.Stream == true;
         var ct = context.RequestAborted;
-        await using var call = await calls.StartAsync(id, new TurnRequest(key, body.Content, options) { RequireExisting = true }, streaming, ct);
+        budget.Take(context, body.Content, body.MaxTokens);
+        await using var call = await calls.StartAsync(context.ConversationKey(id), new TurnRequest(key, body.Content, options) { RequireExisting = true },
+            streaming, ct);
         context.Response.Headers[ChatCompletionsEndpoint.ConversationHeader] = id;
         if (!streaming)
         {
@@ -107,7 +110,7 @@ public static class ConversationsEndpoints
     private static async Task GetAsync(HttpContext context, string id, IGrainFactory grains)
     {
         ValidateId(id);
-        var grain = grains.GetGrain<IConversationGrain>(id);
+        var grain = grains.GetGrain<IConversationGrain>(context.ConversationKey(id));
         var status = await grain.GetStatus();
         if (!status.Exists)
         {
@@ -126,7 +129,7 @@ public static class ConversationsEndpoints
     {
         ValidateId(id);
         var key = IdempotencyKeys.FromRequest(context.Request) ?? IdempotencyKeys.New("delete-");
-        await grains.GetGrain<IConversationGrain>(id).Delete(key);
+        await grains.GetGrain<IConversationGrain>(context.ConversationKey(id)).Delete(key);
         return Results.NoContent();
     }
 

@@ -11,19 +11,22 @@ public static class ErrorResponses
 {
     public const int RetryAfterSeconds = 1;
 
-    public static Task WriteAsync(HttpContext context, int status, string code, string message, string? param = null)
+    public static Task WriteAsync(HttpContext context, int status, string code, string message, string? param = null, TimeSpan? retryAfter = null)
     {
         var type = status switch
         {
-            StatusCodes.Status400BadRequest or StatusCodes.Status404NotFound or StatusCodes.Status413PayloadTooLarge => "invalid_request_error",
+            StatusCodes.Status400BadRequest or StatusCodes.Status404NotFound or StatusCodes.Status413PayloadTooLarge
+                or StatusCodes.Status415UnsupportedMediaType or StatusCodes.Status401Unauthorized or StatusCodes.Status403Forbidden => "invalid_request_error",
+            StatusCodes.Status429TooManyRequests => "requests",
             StatusCodes.Status409Conflict or StatusCodes.Status422UnprocessableEntity => "conflict_error",
-            StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable => "overloaded_error",
+            StatusCodes.Status503ServiceUnavailable => "overloaded_error",
             _ => "server_error",
         };
         context.Response.StatusCode = status;
         if (status is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable)
         {
-            context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            var seconds = retryAfter is { } after ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)) : RetryAfterSeconds;
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         }
 
         return context.Response.WriteAsJsonAsync(new ErrorBody(new ErrorDetail(message, type, param, code)),
@@ -40,7 +43,7 @@ public static class ErrorResponses
                 (status, code, message, param) = (api.Status, api.Code, api.Message, api.Param);
                 return true;
             case BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }:
-                (status, code, message) = (StatusCodes.Status400BadRequest, "request_too_large", "the request body is larger than the server accepts");
+                (status, code, message) = (StatusCodes.Status413PayloadTooLarge, "request_too_large", "the request body is larger than the server accepts");
                 return true;
             case BadHttpRequestException bad:
                 (status, code, message) = (StatusCodes.Status400BadRequest, "bad_request", bad.Message);
@@ -72,6 +75,9 @@ public static class ErrorResponses
             case StorageUnavailableException storage:
                 (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "storage_unavailable", storage.Message);
                 return true;
+            case AccessDeniedException denied:
+                (status, code, message) = (StatusCodes.Status403Forbidden, "insufficient_permissions", denied.Message);
+                return true;
             case ConversationMovedException or TurnInterruptedException:
                 (status, code, message) = (StatusCodes.Status503ServiceUnavailable, "turn_interrupted", exception.Message);
                 return true;
@@ -87,7 +93,7 @@ public static class ErrorResponses
     public static Task WriteAsync(HttpContext context, Exception exception)
     {
         TryClassify(exception, out var status, out var code, out var message, out var param);
-        return WriteAsync(context, status, code, message, param);
+        return WriteAsync(context, status, code, message, param, (exception as HttpApiException)?.RetryAfter);
     }
 
     /// <summary>Terminal middleware piece: unhandled exceptions become a generic 500 (or their typed status), logged, never echoed.</summary>

@@ -1,10 +1,15 @@
 using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Silo.Auth;
 using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 
 namespace AutoGlm.Orleans.Silo.Http;
 
-/// <summary>The silo's HTTP surface: OpenAI-compatible API, native REST, health, Prometheus metrics, Orleans dashboard.</summary>
+/// <summary>
+/// The silo's HTTP surface: OpenAI-compatible API, native REST, health, Prometheus metrics, Orleans dashboard. Every
+/// API route wants a tenant's key; the operator routes (/metrics, /dashboard) an admin key, or, with
+/// <c>Http:ManagementPort</c>, they are served only on that port of 127.0.0.1 (open there, closed on the API port).
+/// </summary>
 public static class HttpApi
 {
     /// <summary>Meters exported at /metrics.</summary>
@@ -23,18 +28,34 @@ public static class HttpApi
         services.AddSingleton<ConversationIndex>();
         services.AddSingleton<TurnCalls>();
         services.AddSingleton<ChatCompletionsEndpoint>();
+        services.AddApiAccess();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
     }
 
-    public static void MapHttpApi(this WebApplication app)
+    public static void MapHttpApi(this WebApplication app, string httpHost, int? managementPort)
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("AutoGlm.Orleans.Silo.Http");
         app.Use((context, next) => ErrorResponses.HandleUnexpectedAsync(context, () => next(context), logger));
-        app.MapGet("/healthz", HealthEndpoint.Handle);
-        app.MapGet("/v1/models", (HttpContext context, InferenceEngine inference) => ModelsEndpoint.HandleAsync(context, inference));
-        app.MapPost("/v1/chat/completions", (HttpContext context, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(context));
+        app.UseApiAccess(httpHost);
+        app.MapGet("/healthz", HealthEndpoint.Handle).AllowAnonymous();
+        app.MapGet("/v1/models", (HttpContext context, InferenceEngine inference) => ModelsEndpoint.HandleAsync(context, inference))
+            .RequireAuthorization(Policies.Tenant);
+        app.MapPost("/v1/chat/completions", (HttpContext context, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(context))
+            .RequireAuthorization(Policies.Tenant).RequireRateLimiting(Policies.Turns);
         ConversationsEndpoints.Map(app);
-        app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapOrleansDashboard(routePrefix: "/dashboard");
+        Operator(app.MapPrometheusScrapingEndpoint("/metrics"), managementPort);
+        Operator(app.MapOrleansDashboard(routePrefix: "/dashboard"), managementPort);
+    }
+
+    private static void Operator(IEndpointConventionBuilder route, int? managementPort)
+    {
+        if (managementPort is { } port)
+        {
+            route.RequireHost($"*:{port}").AllowAnonymous();
+        }
+        else
+        {
+            route.RequireAuthorization(Policies.Admin);
+        }
     }
 }

@@ -16,7 +16,7 @@ internal static class RequestBodies
 
         if (request.HasJsonContentType() is false && request.ContentType is not null)
         {
-            throw new HttpApiException(StatusCodes.Status400BadRequest, "invalid_content_type", "the request body must be application/json");
+            throw new HttpApiException(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "the request body must be application/json");
         }
 
         var value = await JsonSerializer.DeserializeAsync(request.Body, type, request.HttpContext.RequestAborted);

@@ -23,7 +23,8 @@ public sealed record RedisKeys(IReadOnlySet<string> Persistent, IReadOnlySet<str
         {
             var name = key.ToString();
             (await database.KeyTimeToLiveAsync(key) is null ? persistent : withTtl).Add(name);
-            if (conversations.Any(c => name.Contains("/" + c + "/", StringComparison.Ordinal) || name.EndsWith("/" + c, StringComparison.Ordinal)))
+            // A conversation's keys name it as "{tenant/id}" (the store's hash tag).
+            if (conversations.Any(c => name.Contains("/" + c + "}", StringComparison.Ordinal)))
             {
                 watched[name] = await database.KeyDumpAsync(key) ?? [];
             }
