@@ -153,7 +153,7 @@ internal sealed class StepScheduler : IDisposable
 
     /// <summary>
     /// Refuses as overloaded every request that waited past the queue's limit. It runs before admission, so no
-    /// request starts after waiting longer than that, and a refused one holds no reservation: only its handle goes back.
+    /// request starts after waiting longer than that, and a refused one never touched the KV: only its handle goes back.
     /// </summary>
     private void DropExpired()
     {
@@ -173,9 +173,10 @@ internal sealed class StepScheduler : IDisposable
             // Reuse the longest common prefix, but always compute at least the last prompt token: its logits
             // give the first reply token.
             var keep = CommonPrefix(handle.Tokens, prompt, prompt.Length - 1);
-            Truncate(handle, keep);
             var needed = (long)(prompt.Length - keep) + request.Request.Sampling.MaxNewTokens;
-            if (!_pool.TryReserve(needed))
+            // The cache past the common prefix is dropped only once admitted (the pool counts it as free meanwhile):
+            // a request that keeps waiting, and may time out, leaves its handle exactly as it was.
+            if (!_pool.TryReserve(needed, handle.CachedTokenCount - keep))
             {
                 if (Running > 0)
                 {
@@ -190,6 +191,16 @@ internal sealed class StepScheduler : IDisposable
 
             _waiting.RemoveFirst();
             request.ReservedTokens = needed;
+            try
+            {
+                Truncate(handle, keep);
+            }
+            catch (Exception ex)
+            {
+                Fail(request, ex); // out of the queue and not prefilling: it must end here, not hang
+                continue;
+            }
+
             request.CachedTokens = keep;
             request.ComputedTokens = prompt.Length - keep;
             request.PrefillCursor = keep;

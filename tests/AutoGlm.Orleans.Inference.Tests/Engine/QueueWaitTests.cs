@@ -64,6 +64,43 @@ public sealed class QueueWaitTests
     }
 
     [Fact]
+    public async Task A_request_waiting_for_kv_room_times_out_without_truncating_its_handle()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var bytesPerToken = 6 * 2 * 4 * 32 * 4L;
+        // Batch slots to spare: only the KV budget (2,000 tokens) keeps the second request waiting.
+        using var engine = EngineFactory.Create(o => o with { MaxBatchSize = 4, MaxTokensPerStep = 64, MaxQueueWait = Wait, KvBudgetBytes = 2_000 * bytesPerToken });
+        Assert.Equal(bytesPerToken, engine.Manifest.KvBytesPerToken);
+        using var timeouts = new TimeoutCounter(engine);
+        var original = engine.EncodeChat([new(ChatRole.User, "Tell me something about computers.")]);
+        await engine.GenerateAsync("edited", original, EngineFactory.Greedy(40), [], ct);
+        var handle = engine.GetOrCreateHandle("edited");
+        var cachedBefore = handle.Tokens.ToArray();
+        // A different history shares only the template's first tokens: admitting it would drop the rest of the cache.
+        var edited = engine.EncodeChat([new(ChatRole.User, "Goodbye.")]);
+        Assert.InRange(original.Zip(edited).TakeWhile(p => p.First == p.Second).Count(), 0, cachedBefore.Length - 10);
+
+        // The long request reserves ~1,910 tokens for over a second; the edited one needs 200, more than what is left.
+        var running = engine.GenerateAsync("long", edited, EngineFactory.Greedy(1_900), [], ct);
+        while (engine.GetStats().Running == 0)
+        {
+            await Task.Delay(5, ct);
+        }
+
+        var queued = engine.Submit(new GenerationRequest(handle, edited, EngineFactory.Greedy(200)), ct);
+        await Assert.ThrowsAsync<EngineOverloadedException>(() => EngineFactory.CollectAsync(queued, ct));
+        Assert.False(running.IsCompleted, "refused while the long request still held the KV");
+        Assert.False(handle.IsActive);
+        Assert.Equal(cachedBefore, handle.Tokens);
+        Assert.Equal(1, timeouts.Count);
+
+        Assert.Equal(1_900, (await running).Tokens.Length);
+        var retried = await engine.GenerateAsync("edited", edited, EngineFactory.Greedy(20), [], ct);
+        Assert.Equal(20, retried.Tokens.Length);
+        Assert.Equal(0, engine.Pool.Snapshot().ReservedBytes);
+    }
+
+    [Fact]
     public void The_wait_limit_is_validated()
     {
         var negative = Assert.Throws<ArgumentOutOfRangeException>(() => EngineFactory.Create(o => o with { MaxQueueWait = TimeSpan.FromSeconds(-1) }));
