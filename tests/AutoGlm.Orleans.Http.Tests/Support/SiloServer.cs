@@ -19,6 +19,9 @@ public sealed class SiloServer : IAsyncLifetime
 
     public string Model { get; private set; } = string.Empty;
 
+    /// <summary>The host's services: what the configuration built (the engine and its options).</summary>
+    public IServiceProvider Services => _app!.Services;
+
     public async ValueTask InitializeAsync()
     {
         var httpPort = FreePort();
@@ -32,6 +35,7 @@ public sealed class SiloServer : IAsyncLifetime
             "--model", RepositoryPaths.DefaultModel,
             "--Engine:IntraOpThreads", "1",
             "--Engine:KvBudgetBytes", Port(256L * 1024 * 1024),
+            "--Engine:MaxQueueWait", "00:00:45",
             "--Logging:LogLevel:Default", "Warning",
         ]);
         await _app.StartAsync(TestContext.Current.CancellationToken);
