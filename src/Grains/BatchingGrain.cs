@@ -37,7 +37,7 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
         var reader = Submit(work, cancel.Token);
         try
         {
-            while (await reader.WaitToReadAsync(CancellationToken.None))
+            while (await WaitToReadAsync(reader))
             {
                 // Hand over every chunk already produced in one element: fewer round trips under load.
                 List<int>? ids = null;
@@ -74,6 +74,23 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
         {
             // The consumer left early (its caller died or gave up): stop generating; the handle keeps its KV.
             cancel.Cancel();
+        }
+    }
+
+    /// <summary>
+    /// A request the engine refused after queueing it (it waited past the engine's queue limit) ends its stream with
+    /// <see cref="EngineOverloadedException"/>: the same contract error as a full queue at submission, so callers
+    /// see a retryable overload, not a server fault.
+    /// </summary>
+    private static async ValueTask<bool> WaitToReadAsync(ChannelReader<GenerationChunk> reader)
+    {
+        try
+        {
+            return await reader.WaitToReadAsync(CancellationToken.None);
+        }
+        catch (EngineOverloadedException ex)
+        {
+            throw new ServerOverloadedException(ex.Message);
         }
     }
 

@@ -76,6 +76,7 @@ public static class SiloHost
                     MaxBatchSize = engine.MaxBatchSize,
                     MaxTokensPerStep = engine.MaxTokensPerStep,
                     MaxQueueLength = engine.MaxQueueLength,
+                    MaxQueueWait = engine.MaxQueueWait,
                     KvBudgetBytes = engine.KvBudgetBytes,
                     KvBudgetFraction = engine.KvBudgetFraction,
                 };

@@ -64,6 +64,12 @@ public sealed class EngineSection
 
     public int MaxQueueLength { get; set; } = 256;
 
+    /// <summary>
+    /// How long a turn may wait in the engine's queue before it fails as overloaded (503 with Retry-After) instead of
+    /// hanging: <c>--Engine:MaxQueueWait 00:00:30</c>; <c>00:00:00</c> waits without limit.
+    /// </summary>
+    public TimeSpan MaxQueueWait { get; set; } = TimeSpan.FromSeconds(30);
+
     public long KvBudgetBytes { get; set; }
 
     public double KvBudgetFraction { get; set; } = 0.25;

@@ -104,6 +104,36 @@ public sealed class StorageFaultTests
     }
 
     [Fact]
+    public async Task A_turn_left_waiting_past_the_engine_s_queue_limit_fails_as_overloaded_and_its_retry_reuses_the_kv()
+    {
+        await using var redis = new RedisServer();
+        await redis.InitializeAsync();
+        await using var cluster = await TestClusters.StartAsync(1, redis.ConnectionString, Greedy.NewId("queue-wait"),
+            engine: e => e with { MaxBatchSize = 1, MaxQueueWait = TimeSpan.FromMilliseconds(300) });
+        var client = cluster.Conversations();
+        var engine = cluster.GetSiloServiceProvider(cluster.Silos[0].SiloAddress).GetRequiredService<InferenceEngine>();
+        var waiting = client.Get(Greedy.NewId("waiting"));
+        var first = await waiting.Send(new TurnRequest("first", "Hello.", Greedy.Tokens(4)), Ct);
+
+        // Another conversation's long reply holds the engine's only batch slot.
+        var forever = new GenerationOptions { Temperature = 0f, MaxNewTokens = 1900, IgnoreEndOfTurn = true };
+        var holder = client.Get(Greedy.NewId("holder")).SendStreaming(new TurnRequest("long", "Tell me a long story.", forever), Ct).GetAsyncEnumerator(Ct);
+        Assert.True(await holder.MoveNextAsync());
+
+        // Refused in the engine's queue, after Submit returned: the stream's error is the same typed overload.
+        var turn = new TurnRequest("second", "Are you there?", Greedy.Tokens(4));
+        var refused = await Assert.ThrowsAsync<ServerOverloadedException>(() => waiting.Send(turn, Ct));
+        Assert.Contains("not admitted within 300 ms", refused.Message);
+        Assert.Equal(2, (await waiting.GetHistory()).Count);
+
+        await holder.DisposeAsync();
+        await Eventually(() => engine.GetStats().Running == 0);
+        var retried = await waiting.Send(turn, Ct);
+        Assert.False(retried.Replayed);
+        Assert.Equal(Greedy.HeldAfter(first), retried.Usage.CachedTokens);
+    }
+
+    [Fact]
     public async Task Idle_conversations_leave_redis_and_every_silo_s_kv_pool()
     {
         await using var redis = new RedisServer();

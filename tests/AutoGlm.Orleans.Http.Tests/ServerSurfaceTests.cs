@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AutoGlm.Orleans.Http.Tests.Support;
+using AutoGlm.Orleans.Inference.Engine;
+using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
 
 namespace AutoGlm.Orleans.Http.Tests;
@@ -60,6 +62,14 @@ public sealed class ServerSurfaceTests(SiloServer server)
         Assert.Contains("autoglm_prefix_cache_queries_total", metrics, StringComparison.Ordinal);
         Assert.Contains("autoglm_prefix_cache_hits_total", metrics, StringComparison.Ordinal);
         Assert.Contains("http_server_request_duration_seconds", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Engine_options_come_from_the_Engine_configuration_section()
+    {
+        var engine = server.Services.GetRequiredService<InferenceEngine>();
+        Assert.Equal(1, engine.Options.IntraOpThreads);
+        Assert.Equal(TimeSpan.FromSeconds(45), engine.Options.MaxQueueWait);
     }
 
     [Fact]

@@ -35,6 +35,14 @@ public sealed record EngineOptions
     /// <summary>Requests waiting for admission; one more is refused with <see cref="EngineOverloadedException"/>.</summary>
     public int MaxQueueLength { get; init; } = 256;
 
+    /// <summary>
+    /// How long a request may wait for admission: one still waiting after this is taken out of the queue and ends
+    /// with <see cref="EngineOverloadedException"/>, so a caller gets a retryable error instead of hanging behind
+    /// an engine that cannot keep up. Admitted requests are never cut by it. Zero or
+    /// <see cref="Timeout.InfiniteTimeSpan"/>: no limit.
+    /// </summary>
+    public TimeSpan MaxQueueWait { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>KV budget in bytes; when 0, <see cref="KvBudgetFraction"/> of the machine's memory.</summary>
     public long KvBudgetBytes { get; init; }
 
@@ -48,6 +56,11 @@ public sealed record EngineOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxQueueLength);
         ArgumentOutOfRangeException.ThrowIfNegative(KvBudgetBytes);
         ArgumentOutOfRangeException.ThrowIfNegative(IntraOpThreads);
+        if (MaxQueueWait < TimeSpan.Zero && MaxQueueWait != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxQueueWait), MaxQueueWait, "must be positive, zero or Timeout.InfiniteTimeSpan (no limit)");
+        }
+
         if (KvBudgetFraction is <= 0 or > 1)
         {
             throw new ArgumentOutOfRangeException(nameof(KvBudgetFraction), KvBudgetFraction, "must be in (0, 1]");

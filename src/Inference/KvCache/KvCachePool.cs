@@ -135,11 +135,14 @@ public sealed class KvCachePool
 
     /// <summary>
     /// Reserves room for a generation to grow by <paramref name="tokens"/>, evicting idle handles if needed.
-    /// False when even evicting every idle handle would not make room.
+    /// <paramref name="droppingTokens"/>: cached tokens of the generation's own handle that the caller drops once
+    /// this succeeds (the cache past the prefix its prompt shares), counted as free already. False when even
+    /// evicting every idle handle would not make room.
     /// </summary>
-    internal bool TryReserve(long tokens)
+    internal bool TryReserve(long tokens, long droppingTokens = 0)
     {
         var bytes = tokens * BytesPerToken;
+        var dropping = droppingTokens * BytesPerToken;
         List<KvCacheHandle>? evicted = null;
         lock (_lock)
         {
@@ -154,12 +157,12 @@ public sealed class KvCachePool
                 idleBytes += h.Bytes;
             }
 
-            if (UsedBytesLocked() + _reservedBytes + bytes - idleBytes > BudgetBytes)
+            if (UsedBytesLocked() - dropping + _reservedBytes + bytes - idleBytes > BudgetBytes)
             {
                 return false;
             }
 
-            while (UsedBytesLocked() + _reservedBytes + bytes > BudgetBytes && _idle.First is { } node)
+            while (UsedBytesLocked() - dropping + _reservedBytes + bytes > BudgetBytes && _idle.First is { } node)
             {
                 var victim = node.Value;
                 _idle.RemoveFirst();

@@ -24,6 +24,7 @@ public sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _prefixCacheQueries;
     private readonly Counter<long> _prefixCacheHits;
     private readonly Counter<long> _requests;
+    private readonly Counter<long> _queueTimeouts;
 
     public EngineMetrics(Func<EngineGauges> gauges, IMeterFactory? meterFactory = null)
     {
@@ -41,6 +42,8 @@ public sealed class EngineMetrics : IDisposable
         _prefixCacheQueries = _meter.CreateCounter<long>("autoglm.prefix_cache_queries", "{token}", "Prompt tokens looked up in the prefix cache.");
         _prefixCacheHits = _meter.CreateCounter<long>("autoglm.prefix_cache_hits", "{token}", "Prompt tokens found in the prefix cache.");
         _requests = _meter.CreateCounter<long>("autoglm.requests", "{request}", "Finished requests by finish reason.");
+        _queueTimeouts = _meter.CreateCounter<long>("autoglm.request_queue_timeouts", "{request}",
+            "Requests refused as overloaded after waiting longer than the queue wait limit without being admitted.");
         _meter.CreateObservableGauge("autoglm.kv_cache_used_bytes", () => gauges().KvUsedBytes, "By", "KV bytes held by cached sequences.");
         _meter.CreateObservableGauge("autoglm.kv_cache_budget_bytes", () => gauges().KvBudgetBytes, "By", "KV budget.");
         _meter.CreateObservableGauge("autoglm.kv_cache_usage", () => gauges().KvUsage, "1", "Used / budget.");
@@ -86,6 +89,8 @@ public sealed class EngineMetrics : IDisposable
         _requests.Add(1, new KeyValuePair<string, object?>("finish_reason", reason));
         _e2eLatency.Record(e2eSeconds);
     }
+
+    public void QueueTimedOut() => _queueTimeouts.Add(1);
 
     public void Dispose() => _meter.Dispose();
 }

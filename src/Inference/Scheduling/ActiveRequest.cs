@@ -71,6 +71,9 @@ internal sealed class ActiveRequest
 
     public long EnqueuedTimestamp { get; }
 
+    /// <summary>When the waiting queue took it, stamped under the queue's lock: the queue's order is this order.</summary>
+    public long QueuedTimestamp { get; set; }
+
     public long AdmittedTimestamp { get; set; }
 
     public long FirstTokenTimestamp { get; set; }

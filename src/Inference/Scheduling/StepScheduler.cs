@@ -21,8 +21,7 @@ internal sealed class StepScheduler : IDisposable
     private readonly EngineOptions _options;
     private readonly EngineMetrics _metrics;
     private readonly IKvStrategy _kv;
-    private readonly object _queueLock = new();
-    private readonly LinkedList<ActiveRequest> _waiting = new();
+    private readonly WaitingQueue _waiting;
     private readonly List<ActiveRequest> _prefilling = [];
     private readonly List<(ActiveRequest Request, FinishReason Reason, string Text)> _finishing = [];
     private readonly IDecodeBatch _batch;
@@ -37,6 +36,7 @@ internal sealed class StepScheduler : IDisposable
         _pool = pool;
         _options = options;
         _metrics = metrics;
+        _waiting = new WaitingQueue(options.MaxQueueLength, options.MaxQueueWait);
         _kv = runner.Manifest.PastPresentShareBuffer
             ? new SharedBufferKvStrategy(runner, runner.CreateKvMemory(), options.MaxBatchSize)
             : new ConcatKvStrategy(runner);
@@ -45,16 +45,7 @@ internal sealed class StepScheduler : IDisposable
         _thread.Start();
     }
 
-    public int Waiting
-    {
-        get
-        {
-            lock (_queueLock)
-            {
-                return _waiting.Count;
-            }
-        }
-    }
+    public int Waiting => _waiting.Count;
 
     public int Running => Volatile.Read(ref _running);
 
@@ -71,21 +62,21 @@ internal sealed class StepScheduler : IDisposable
     /// <summary>Stopwatch ticks spent after decode forwards: sampling, detokenizing, streaming, finishing rows.</summary>
     public long DecodeEmitTicks { get; private set; }
 
-    /// <summary>Queues a request; a full queue is refused at once, never grown.</summary>
+    /// <summary>Queues a request; a full queue is refused at once with <see cref="EngineOverloadedException"/>.</summary>
     public void Enqueue(ActiveRequest request)
     {
-        lock (_queueLock)
+        // Registered before it is queued: the scheduler may end it (expired, cancelled) at once, and disposes this.
+        request.CancellationRegistration = request.Cancellation.Register(static s => ((StepScheduler)s!).Wake(), this);
+        try
         {
-            ObjectDisposedException.ThrowIf(_stopping, this);
-            if (_waiting.Count >= _options.MaxQueueLength)
-            {
-                throw new EngineOverloadedException(_waiting.Count);
-            }
-
-            _waiting.AddLast(request);
+            ObjectDisposedException.ThrowIf(!_waiting.TryAdd(request), this);
+        }
+        catch
+        {
+            request.CancellationRegistration.Dispose();
+            throw;
         }
 
-        request.CancellationRegistration = request.Cancellation.Register(static s => ((StepScheduler)s!).Wake(), this);
         Wake();
     }
 
@@ -104,6 +95,7 @@ internal sealed class StepScheduler : IDisposable
             try
             {
                 DropCancelled();
+                DropExpired();
                 Admit();
                 if (_prefilling.Count == 0 && _batch.Count == 0)
                 {
@@ -132,19 +124,9 @@ internal sealed class StepScheduler : IDisposable
 
     private void DropCancelled()
     {
-        lock (_queueLock)
+        foreach (var request in _waiting.TakeCancelled())
         {
-            for (var node = _waiting.First; node is not null;)
-            {
-                var next = node.Next;
-                if (node.Value.Cancellation.IsCancellationRequested)
-                {
-                    _waiting.Remove(node);
-                    Complete(node.Value, FinishReason.Cancelled, string.Empty);
-                }
-
-                node = next;
-            }
+            Complete(request, FinishReason.Cancelled, string.Empty);
         }
 
         for (var i = _prefilling.Count - 1; i >= 0; i--)
@@ -169,51 +151,56 @@ internal sealed class StepScheduler : IDisposable
         }
     }
 
+    /// <summary>
+    /// Refuses as overloaded every request that waited past the queue's limit. It runs before admission, so no
+    /// request starts after waiting longer than that, and a refused one never touched the KV: only its handle goes back.
+    /// </summary>
+    private void DropExpired()
+    {
+        foreach (var request in _waiting.TakeExpired(Stopwatch.GetTimestamp()))
+        {
+            _metrics.QueueTimedOut();
+            Reject(request, new EngineOverloadedException(_waiting.MaxWait, _waiting.Count));
+        }
+    }
+
     private void Admit()
     {
-        while (Running < _options.MaxBatchSize)
+        while (Running < _options.MaxBatchSize && _waiting.Peek() is { } request)
         {
-            ActiveRequest request;
-            lock (_queueLock)
-            {
-                if (_waiting.First is null)
-                {
-                    return;
-                }
-
-                request = _waiting.First.Value;
-            }
-
             var handle = request.Handle;
             var prompt = request.Prompt;
             // Reuse the longest common prefix, but always compute at least the last prompt token: its logits
             // give the first reply token.
             var keep = CommonPrefix(handle.Tokens, prompt, prompt.Length - 1);
-            Truncate(handle, keep);
             var needed = (long)(prompt.Length - keep) + request.Request.Sampling.MaxNewTokens;
-            if (!_pool.TryReserve(needed))
+            // The cache past the common prefix is dropped only once admitted (the pool counts it as free meanwhile):
+            // a request that keeps waiting, and may time out, leaves its handle exactly as it was.
+            if (!_pool.TryReserve(needed, handle.CachedTokenCount - keep))
             {
                 if (Running > 0)
                 {
                     return; // room frees up when running generations finish
                 }
 
-                lock (_queueLock)
-                {
-                    _waiting.RemoveFirst();
-                }
-
+                _waiting.RemoveFirst();
                 Fail(request, new InvalidGenerationRequestException(
                     $"the request needs {needed} tokens of KV cache ({needed * _pool.BytesPerToken} bytes), more than the budget of {_pool.BudgetBytes} bytes allows"));
                 continue;
             }
 
-            lock (_queueLock)
+            _waiting.RemoveFirst();
+            request.ReservedTokens = needed;
+            try
             {
-                _waiting.RemoveFirst();
+                Truncate(handle, keep);
+            }
+            catch (Exception ex)
+            {
+                Fail(request, ex); // out of the queue and not prefilling: it must end here, not hang
+                continue;
             }
 
-            request.ReservedTokens = needed;
             request.CachedTokens = keep;
             request.ComputedTokens = prompt.Length - keep;
             request.PrefillCursor = keep;
@@ -469,6 +456,16 @@ internal sealed class StepScheduler : IDisposable
         request.Output.Writer.TryComplete(error);
     }
 
+    /// <summary>Ends a request that was never admitted: it reserved nothing and its handle's KV is untouched.</summary>
+    private void Reject(ActiveRequest request, Exception error)
+    {
+        request.State = RequestState.Finished;
+        request.CancellationRegistration.Dispose();
+        request.Sampler.Dispose();
+        _pool.Deactivate(request.Handle);
+        request.Output.Writer.TryComplete(error);
+    }
+
     private void FailBatch(Exception error)
     {
         // Joiners too: a step that failed while admitting them may have moved only some into the rows.
@@ -495,26 +492,17 @@ internal sealed class StepScheduler : IDisposable
     private void FailEverything(Exception error)
     {
         FailRunning(error);
-        lock (_queueLock)
+        foreach (var request in _waiting.TakeAll())
         {
-            foreach (var request in _waiting)
-            {
-                request.CancellationRegistration.Dispose();
-                request.Sampler.Dispose();
-                _pool.Deactivate(request.Handle);
-                request.Output.Writer.TryComplete(error);
-            }
-
-            _waiting.Clear();
+            Reject(request, error);
         }
     }
 
     public void Dispose()
     {
-        lock (_queueLock)
-        {
-            _stopping = true;
-        }
+        // Closed first: a submission either lands before it, and FailEverything ends it, or is refused.
+        _waiting.Close();
+        _stopping = true;
 
         Wake();
         _thread.Join();

@@ -49,6 +49,7 @@ public class SiloServer : IAsyncLifetime
             "--model", RepositoryPaths.DefaultModel,
             "--Engine:IntraOpThreads", "1",
             "--Engine:KvBudgetBytes", Port(256L * 1024 * 1024),
+            "--Engine:MaxQueueWait", "00:00:45",
             "--Logging:LogLevel:Default", "Warning",
             .. _arguments,
         ]);
