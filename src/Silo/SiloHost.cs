@@ -57,6 +57,7 @@ public static class SiloHost
             }
 
             MembershipDefaults.Apply(silo, config.GetSection(MembershipDefaults.Section));
+            TransportSecurity.Apply(silo, config);
 
             global::Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(silo);
             silo.AddAutoGlmGrains(sp =>
