@@ -12,4 +12,7 @@ public sealed class AutoGlmClientOptions
     public string ClusterId { get; set; } = "autoglm";
 
     public string ServiceId { get; set; } = "autoglm";
+
+    /// <summary>Mutual TLS to the gateways (the silos' <c>Orleans:Tls</c>); off unless its certificate is set.</summary>
+    public AutoGlmTlsOptions Tls { get; } = new();
 }
