@@ -13,6 +13,7 @@ namespace AutoGlm.Orleans.Silo;
 /// <item><c>Conversations:*</c>: <see cref="Grains.ConversationOptions"/> (IdleTtl, MaxRequestIds, TurnLease, ShutdownDeadline, KeyPrefix).</item>
 /// <item><c>Http:TurnTimeout</c>, <c>Http:FailoverWait</c>: <see cref="Http.HttpTurnOptions"/>.</item>
 /// <item><c>Orleans:Membership:*</c>: failure detection (<see cref="MembershipDefaults"/>).</item>
+/// <item><c>Orleans:Tls:*</c>: mutual TLS on Orleans connections (<see cref="TransportSecurity"/>).</item>
 /// </list>
 /// </summary>
 public static class SiloConfiguration
