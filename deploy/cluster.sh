@@ -11,6 +11,11 @@
 # REDIS_FSYNC (everysec | always): Redis keeps an append-only file; `everysec` loses at most the last second of
 # acknowledged turns if the Redis process or machine crashes (a clean stop or restart loses nothing), `always` loses
 # none at the cost of one fsync per write.
+# REDIS_PASSWORD: Redis requires it (requirepass), and the silos get it in AUTOGLM_REDIS (`password=...`). It goes to
+# redis-server on stdin and to redis-cli through REDISCLI_AUTH, so it never shows in the process list; no `,` (it is
+# a StackExchange.Redis connection string), quotes, backslashes or spaces.
+# TLS between silos: export Orleans__Tls__CertificatePath (and Orleans__Tls__CertificatePassword, ...) before
+# starting; every silo inherits it (see README, "Transport security").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +25,7 @@ REDIS_FSYNC="${REDIS_FSYNC:-everysec}"
 HTTP_BASE="${HTTP_BASE:-5001}"
 SILO_BASE="${SILO_BASE:-11111}"
 GATEWAY_BASE="${GATEWAY_BASE:-30000}"
+REDIS_PASSWORD="${REDIS_PASSWORD:-}"
 CONFIGURATION="${CONFIGURATION:-Release}"
 SILO_DLL="$ROOT/src/Silo/bin/$CONFIGURATION/net10.0/linux-x64/AutoGlm.Orleans.Silo.dll"
 
@@ -34,16 +40,34 @@ start() {
     everysec|always) ;;
     *) echo "REDIS_FSYNC must be everysec or always (got $REDIS_FSYNC)" >&2; exit 2 ;;
   esac
+  local redis_conf="" redis_connection="127.0.0.1:$REDIS_PORT"
+  if [[ -n "$REDIS_PASSWORD" ]]; then
+    if [[ "$REDIS_PASSWORD" =~ [,\"\\[:space:]] ]]; then
+      echo "REDIS_PASSWORD must not contain ',', quotes, backslashes or spaces" >&2; exit 2
+    fi
+    redis_conf="requirepass \"$REDIS_PASSWORD\""
+    redis_connection="$redis_connection,password=$REDIS_PASSWORD"
+  fi
   mkdir -p "$STATE_DIR/redis"
   # AOF, not RDB snapshots: every acknowledged turn is in the log (see REDIS_FSYNC above for what a crash may lose).
+  # The trailing '-' reads more configuration from stdin: the password, kept off the command line.
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE_DIR/redis" --save '' \
-    --appendonly yes --appendfsync "$REDIS_FSYNC" >"$STATE_DIR/redis.log" 2>&1 &
+    --appendonly yes --appendfsync "$REDIS_FSYNC" - <<<"$redis_conf" >"$STATE_DIR/redis.log" 2>&1 &
   echo $! >"$STATE_DIR/redis.pid"
-  # PONG only once the append-only file is loaded (LOADING before).
+  # PONG only once the append-only file is loaded (LOADING before), and only to an authenticated client.
+  local pong=""
   for _ in $(seq 1 100); do
-    [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]] && break
+    if [[ "$(env ${REDIS_PASSWORD:+"REDISCLI_AUTH=$REDIS_PASSWORD"} redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]]; then
+      pong=1
+      break
+    fi
     sleep 0.1
   done
+  if [[ -z "$pong" ]]; then
+    echo "redis-server did not answer on port $REDIS_PORT; see $STATE_DIR/redis.log" >&2
+    stop
+    exit 1
+  fi
 
   local model_args=()
   if [[ -n "${MODEL:-}" ]]; then
@@ -51,7 +75,7 @@ start() {
   fi
 
   for i in $(seq 0 $((n - 1))); do
-    AUTOGLM_REDIS="127.0.0.1:$REDIS_PORT" dotnet "$SILO_DLL" \
+    AUTOGLM_REDIS="$redis_connection" dotnet "$SILO_DLL" \
       --silo-port $((SILO_BASE + i)) --gateway-port $((GATEWAY_BASE + i)) --http-port $((HTTP_BASE + i)) \
       "${model_args[@]}" >"$STATE_DIR/silo$i.log" 2>&1 &
     echo $! >"$STATE_DIR/silo$i.pid"

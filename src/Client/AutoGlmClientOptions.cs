@@ -18,4 +18,7 @@ public sealed class AutoGlmClientOptions
 
     /// <summary>The tenant's API key (from the silos' keys file); required when the silos have one.</summary>
     public string? ApiKey { get; set; }
+
+    /// <summary>Mutual TLS to the gateways (the silos' <c>Orleans:Tls</c>); off unless its certificate is set.</summary>
+    public AutoGlmTlsOptions Tls { get; } = new();
 }

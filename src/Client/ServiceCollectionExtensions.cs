@@ -1,3 +1,4 @@
+using AutoGlm.Orleans.Security;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -38,7 +39,22 @@ public static class ServiceCollectionExtensions
             client.UseRedisClustering(options.RedisConnectionString);
         }
 
+        UseTls(client, options.Tls);
         return client;
+    }
+
+    private static void UseTls(IClientBuilder client, AutoGlmTlsOptions tls)
+    {
+        if (string.IsNullOrWhiteSpace(tls.CertificatePath))
+        {
+            return;
+        }
+
+        // Loaded now, so a wrong path or password fails the client's configuration, not its first connection.
+        var certificate = ClusterTls.LoadCertificate(tls.CertificatePath, tls.CertificatePassword, server: false);
+        var authority = ClusterTls.LoadAuthority(tls.CaCertificatePath);
+        var pins = ClusterTls.Pins(tls.AllowedThumbprints, certificate, authority);
+        client.UseTls(options => ClusterTls.Configure(options, certificate, pins, authority));
     }
 
     /// <summary>

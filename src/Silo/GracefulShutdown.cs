@@ -16,7 +16,7 @@ public sealed class GracefulShutdown(SiloDrain drain, LocalConversations convers
     private static readonly TimeSpan ErrorFlushTime = TimeSpan.FromMilliseconds(500);
 
     // A turn leaves the drain's count as its reader detaches, a moment before its error reaches the caller's silo.
-    private static readonly TimeSpan ResponseFlushTime = TimeSpan.FromMilliseconds(300);
+    private static readonly TimeSpan ResponseFlushTime = TimeSpan.FromSeconds(1);
 
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {

@@ -60,6 +60,7 @@ public static class SiloHost
             }
 
             MembershipDefaults.Apply(silo, config.GetSection(MembershipDefaults.Section));
+            TransportSecurity.Apply(silo, config);
 
             // The dashboard's live log stream shows conversation ids: off unless an operator turns it on.
             var showTrace = config.GetValue("Dashboard:ShowTrace", false);

@@ -15,6 +15,7 @@ namespace AutoGlm.Orleans.Silo;
 /// <c>Http:ManagementPort</c>: serve /metrics and /dashboard only there, on 127.0.0.1.</item>
 /// <item><c>Auth:KeysFile</c> (<c>--api-keys-file</c>), <c>Auth:AllowAnonymous</c>: <see cref="Auth.AuthOptions"/>.</item>
 /// <item><c>Orleans:Membership:*</c>: failure detection (<see cref="MembershipDefaults"/>).</item>
+/// <item><c>Orleans:Tls:*</c>: mutual TLS on Orleans connections (<see cref="TransportSecurity"/>).</item>
 /// </list>
 /// </summary>
 public static class SiloConfiguration

@@ -50,7 +50,8 @@ public sealed class FailoverTests(RedisServer redis)
 
         var chunks = new List<ReplyChunk>();
         var killed = false;
-        await foreach (var chunk in client.SendStreamingAsync(id, "A long answer, please.", Greedy.Tokens(400), "cut-1", ct))
+        await foreach (var chunk in client.SendStreamingAsync(id, "A long answer, please.",
+            Greedy.Tokens(400) with { IgnoreEndOfTurn = true }, "cut-1", ct))
         {
             chunks.Add(chunk);
             if (!killed)

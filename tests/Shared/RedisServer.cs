@@ -19,11 +19,14 @@ public sealed class RedisServer : IAsyncLifetime
     /// <summary>appendfsync with <see cref="AppendOnly"/>: "everysec" (at most ~1 s lost on a crash) or "always" (nothing lost).</summary>
     public string AppendFsync { get; init; } = "everysec";
 
+    /// <summary>requirepass: clients must AUTH (the connection string carries it); set before <see cref="InitializeAsync"/>.</summary>
+    public string? Password { get; init; }
+
     public int Port { get; private set; }
 
     public string DataDirectory { get; private set; } = string.Empty;
 
-    public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false";
+    public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false" + (Password is null ? string.Empty : $",password={Password}");
 
     public int? ProcessId => _process is { HasExited: false } p ? p.Id : null;
 
@@ -49,6 +52,7 @@ public sealed class RedisServer : IAsyncLifetime
         [
             "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", DataDirectory,
             "--save", "", "--appendonly", AppendOnly ? "yes" : "no", "--appendfsync", AppendFsync,
+            .. Password is null ? Array.Empty<string>() : ["--requirepass", Password],
         ];
         foreach (var arg in args)
         {
@@ -116,11 +120,12 @@ public sealed class RedisServer : IAsyncLifetime
                 using var client = new TcpClient();
                 await client.ConnectAsync(IPAddress.Loopback, Port);
                 await using var stream = client.GetStream();
-                await stream.WriteAsync("PING\r\n"u8.ToArray());
-                var buffer = new byte[16];
-                var read = await stream.ReadAsync(buffer);
+                // With a password, PING alone answers "-NOAUTH": authenticate first (its "+OK" precedes the PONG).
+                var ping = Password is null ? "PING\r\n" : $"AUTH {Password}\r\nPING\r\n";
+                await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(ping));
+                var authenticated = Password is null || (await ReadLineAsync(stream)).StartsWith('+');
                 // "+PONG" once the data is loaded; "-LOADING" while an append-only file is read back.
-                if (read > 0 && buffer[0] == (byte)'+')
+                if ((await ReadLineAsync(stream)).StartsWith('+') && authenticated)
                 {
                     return;
                 }
@@ -136,6 +141,18 @@ public sealed class RedisServer : IAsyncLifetime
 
             await Task.Delay(50);
         }
+    }
+
+    private static async Task<string> ReadLineAsync(NetworkStream stream)
+    {
+        var line = new System.Text.StringBuilder();
+        var one = new byte[1];
+        while (await stream.ReadAsync(one) == 1 && one[0] != (byte)'\n')
+        {
+            line.Append((char)one[0]);
+        }
+
+        return line.ToString();
     }
 
     private static int FreePort()

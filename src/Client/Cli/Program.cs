@@ -13,6 +13,8 @@ const string Usage = """
       status  [--conversation ID]            a conversation's silo and cache, or every silo's batcher
     options: --redis CONN (or env AUTOGLM_REDIS) | --gateway-port N (30000) | --max-tokens N | --temperature T
              --tenant NAME (default) | --api-key KEY (or env AUTOGLM_API_KEY; status of every silo needs an admin key)
+    TLS (the silos' Orleans:Tls): --tls-certificate PFX (or env AUTOGLM_TLS_CERTIFICATE; password in env
+      AUTOGLM_TLS_PASSWORD) | --tls-ca PEM | --tls-thumbprints SHA256,...
     """;
 
 if (args.Length == 0 || args[0] is "-h" or "--help")
@@ -47,6 +49,12 @@ builder.AddAutoGlmClient(o =>
     {
         o.GatewayPort = int.Parse(port, System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    // The password only from the environment: a command line lands in shell history and the process list.
+    o.Tls.CertificatePath = options.GetValueOrDefault("tls-certificate") ?? Environment.GetEnvironmentVariable("AUTOGLM_TLS_CERTIFICATE");
+    o.Tls.CertificatePassword = Environment.GetEnvironmentVariable("AUTOGLM_TLS_PASSWORD");
+    o.Tls.CaCertificatePath = options.GetValueOrDefault("tls-ca");
+    o.Tls.AllowedThumbprints = options.GetValueOrDefault("tls-thumbprints");
 });
 using var host = builder.Build();
 await host.StartAsync();
