@@ -28,9 +28,18 @@ public sealed class ClusterProcesses : IDisposable
     /// <summary>Every silo's HTTP base address, by silo index (fixed across restarts).</summary>
     public IReadOnlyList<Uri> HttpEndpoints => [.. Silos.Select(s => s.HttpBase)];
 
-    public static async Task<ClusterProcesses> StartAsync(int silos, IReadOnlyList<string> extraSiloArguments, string appendFsync,
+    public static Task<ClusterProcesses> StartAsync(int silos, IReadOnlyList<string> extraSiloArguments, string appendFsync,
+        CancellationToken cancellationToken) =>
+        StartAsync(silos, _ => extraSiloArguments, appendFsync, cancellationToken);
+
+    /// <summary>
+    /// As above, with arguments that name files of the run: <paramref name="prepare"/> writes them into the run's
+    /// folder (a keys file, say) before any silo starts, and returns the extra arguments.
+    /// </summary>
+    public static async Task<ClusterProcesses> StartAsync(int silos, Func<RunDirectory, IReadOnlyList<string>> prepare, string appendFsync,
         CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(prepare);
         var run = RunDirectory.Create("fault");
         RedisProcess? redis = null;
         var processes = new List<SiloProcess>();
@@ -39,7 +48,7 @@ public sealed class ClusterProcesses : IDisposable
             redis = new RedisProcess(run, appendFsync);
             await redis.StartAsync(cancellationToken);
             var launch = new SiloLaunch(SiloBinary.Locate(), RepositoryPaths.DefaultModel, redis.ConnectionString,
-                run.Tag, run.Tag, extraSiloArguments);
+                run.Tag, run.Tag, prepare(run));
             var ports = FreePorts.Take(3 * silos);
             for (var i = 0; i < silos; i++)
             {
