@@ -28,9 +28,9 @@ public sealed partial class TenancyBurstTests
 
     /// <summary>
     /// What the silo's resident set may grow by during the burst beyond its KV budget. Measured on 2 cores (server GC):
-    /// +46 to +78 MiB over 14 runs, 7 to 15 MiB of it KV that the answered turns hold (healthz kv_used_bytes); the rest is
-    /// what 1,000 requests and connections in flight cost (GC heaps, Kestrel's and Orleans' buffers, threads), and one GC
-    /// heap instead of two changed nothing. 128 MiB is twice the most seen beyond the KV, and still catches refused turns
+    /// +56 to +78 MiB over 18 runs, 7 to 15 MiB of it KV that the answered turns hold (healthz kv_used_bytes); the rest, at
+    /// most 65 MiB, is what 1,000 requests and connections in flight cost (GC heaps, Kestrel's and Orleans' buffers,
+    /// threads), and one GC heap instead of two changed nothing. 128 MiB is twice that, and still catches refused turns
     /// that keep more than ~140 KiB each (950 × 140 KiB on top of a normal ~70 MiB passes 64 + 128 MiB); a short turn's KV
     /// block alone is ~1 MiB.
     /// </summary>
@@ -64,6 +64,7 @@ public sealed partial class TenancyBurstTests
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
             var handlesAtStart = await HandlesAsync(silo, ct);
             var storedAtStart = await StoredConversations.CountByTenantAsync(cluster.Redis);
+            var indexAtStart = await StoredConversations.CountAsync(cluster.Redis, StoredConversations.IndexPattern);
 
             // A word no model or framework writes: finding it in the log can only mean message text was logged.
             var marker = "qzmark" + Guid.NewGuid().ToString("N")[..10];
@@ -84,6 +85,7 @@ public sealed partial class TenancyBurstTests
             var handles = await SettledHandlesAsync(silo, expectedHandles, ct);
             var kvUsed = (await silo.HealthAsync(ct)).GetProperty("kv_used_bytes").GetInt64();
             var stored = await StoredConversations.CountByTenantAsync(cluster.Redis);
+            var index = await StoredConversations.CountAsync(cluster.Redis, StoredConversations.IndexPattern);
 
             var byStatus = outcomes.GroupBy(o => (o.Tenant, o.Status, o.Code)).OrderBy(g => g.Key.Tenant, StringComparer.Ordinal)
                 .ThenBy(g => g.Key.Status).Select(g => $"{g.Key.Tenant} {g.Key.Status} {g.Key.Code ?? "ok"}: {g.Count()}");
@@ -105,7 +107,8 @@ public sealed partial class TenancyBurstTests
                 + $"KV in use after (healthz kv_used_bytes) {ProcessMemory.Format(kvUsed)}");
             FigureLog.Write($"tenancy burst: KV handles (healthz sequences) {handles} = {handlesAtStart} at start + 1 warm-up + {answered} answered "
                 + $"(expected {expectedHandles}); stored conversations ({StoredConversations.HeaderPattern}) {stored.Values.Sum()} "
-                + $"[{Describe(stored)}] (expected {storedAtStart.Values.Sum() + 1 + answered})");
+                + $"[{Describe(stored)}] (expected {storedAtStart.Values.Sum() + 1 + answered}); "
+                + $"index entries ({StoredConversations.IndexPattern}) {index} (expected {indexAtStart + 1 + answered})");
 
             var problems = new List<string>();
             Check(problems, outcomes.Where(o => o.Status is not (200 or 429 or 503)), "answered neither 200, 429 nor 503");
@@ -157,17 +160,23 @@ public sealed partial class TenancyBurstTests
                     + "(refused turns must store nothing)");
             }
 
+            // Each answered fresh turn indexes its history for the client's next turn; a refused one must index nothing.
+            if (index != indexAtStart + 1 + answered)
+            {
+                problems.Add($"{index} index entries after the burst, expected {indexAtStart + 1 + answered} (refused turns must index nothing)");
+            }
+
             // SIGTERM flushes the console logger's queue, so every line the silo meant to write is in the file read below.
             var stopped = await silo.TerminateAsync(TimeSpan.FromSeconds(40));
-            var leaks = LeakedLines(silo.LogPath, [burst.Key, capped.Key, marker], out var lines, out var information);
-            FigureLog.Write($"tenancy burst: silo log {lines} lines, {information} at Information ('info:'); lines with a key or message text: {leaks.Count}; "
+            var leaks = LeakedLines(silo.LogPath, [burst.Key, capped.Key, marker], out var lines, out var information, out var leaked);
+            FigureLog.Write($"tenancy burst: silo log {lines} lines, {information} at Information ('info:'); lines with a key or message text: {leaked}; "
                 + $"stopped by SIGTERM in {stopped.Elapsed.TotalSeconds:F1}s; test ran {watch.Elapsed.TotalSeconds:F1}s");
             if (information < Requests)
             {
                 problems.Add($"only {information} Information lines in the log: the leak check did not see Information level");
             }
 
-            problems.AddRange(leaks.Select(l => "log line with a key or message text: " + l));
+            problems.AddRange(leaks.Select(l => $"log line with a key or message text (1 of {leaked}): {l}"));
             passed = problems.Count == 0;
             Assert.True(passed, $"{problems.Count} burst claims failed:\n{string.Join("\n", problems)}");
         }
@@ -216,18 +225,18 @@ public sealed partial class TenancyBurstTests
         }
     }
 
-    /// <summary>Log lines that contain any of <paramref name="secrets"/> (at most 5, shortened), and how many lines were read.</summary>
-    private static List<string> LeakedLines(string path, IReadOnlyList<string> secrets, out int lines, out int information)
+    /// <summary>Log lines that contain any of <paramref name="secrets"/> (the first 5, shortened; <paramref name="leaked"/> counts all), and how many lines were read.</summary>
+    private static List<string> LeakedLines(string path, IReadOnlyList<string> secrets, out int lines, out int information, out int leaked)
     {
         var leaks = new List<string>();
-        (lines, information) = (0, 0);
+        (lines, information, leaked) = (0, 0, 0);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         using var reader = new StreamReader(stream);
         while (reader.ReadLine() is { } line)
         {
             lines++;
             information += line.StartsWith("info:", StringComparison.Ordinal) ? 1 : 0;
-            if (secrets.Any(s => line.Contains(s, StringComparison.OrdinalIgnoreCase)) && leaks.Count < 5)
+            if (secrets.Any(s => line.Contains(s, StringComparison.OrdinalIgnoreCase)) && leaked++ < 5)
             {
                 leaks.Add(line.Length > 300 ? line[..300] + " …" : line);
             }
