@@ -63,7 +63,7 @@ public sealed partial class ConversationGrain
             return;
         }
 
-        using (_gate.BeginChange(Id, operation))
+        using (_gate.BeginChange(Name, operation))
         {
             await CommitAsync(plan(log));
         }
@@ -100,7 +100,7 @@ public sealed partial class ConversationGrain
                 _stale = true;
                 await ReloadAsync();
                 throw new ConversationChangedException(
-                    $"conversation '{Id}' changed in the store (another writer, a delete or an expiry) while request '{change.RequestId}' ran; it was not stored");
+                    $"conversation '{Name}' changed in the store (another writer, a delete or an expiry) while request '{change.RequestId}' ran; it was not stored");
         }
     }
 
@@ -115,7 +115,7 @@ public sealed partial class ConversationGrain
         if (applied.Operation != operation || applied.Fingerprint != fingerprint)
         {
             throw new IdempotencyKeyReusedException(
-                $"request id '{requestId}' was applied to conversation '{Id}' for another request ({applied.Operation}); use a new id for a new request");
+                $"request id '{requestId}' was applied to conversation '{Name}' for another request ({applied.Operation}); use a new id for a new request");
         }
 
         ConversationMetrics.Replays.Add(1);

@@ -22,7 +22,7 @@ public sealed partial class ConversationGrain
                 if (running.Fingerprint != fingerprint)
                 {
                     throw new IdempotencyKeyReusedException(
-                        $"request id '{request.RequestId}' is running in conversation '{Id}' for another message; use a new id for a new request");
+                        $"request id '{request.RequestId}' is running in conversation '{Name}' for another message; use a new id for a new request");
                 }
 
                 if (!running.IsEnding)
@@ -42,16 +42,16 @@ public sealed partial class ConversationGrain
                 return (log.Replay(request.RequestId, applied), null);
             }
 
-            _gate.ThrowIfBusy(Id, "send");
+            _gate.ThrowIfBusy(Name, "send");
             if (_drain.IsDraining || _leaving)
             {
                 LeaveSilo();
-                throw new ConversationMovedException($"silo {SiloName} is shutting down: conversation '{Id}' moves to another silo; retry at once");
+                throw new ConversationMovedException($"silo {SiloName} is shutting down: conversation '{Name}' moves to another silo; retry at once");
             }
 
             var plan = TurnPlanner.Plan(log, request, Id, _prompts, _time.GetUtcNow());
             var run = new TurnRun(request.RequestId, fingerprint, _time);
-            _gate.BeginTurn(Id, run);
+            _gate.BeginTurn(Name, run);
             var reader = run.Attach();
             _drain.TurnStarted(run);
             _ = ProduceAsync(run, plan);
@@ -161,7 +161,7 @@ public sealed partial class ConversationGrain
             // Another activation stored this request id first (the log is reloaded): its reply is the turn's.
             return _log.Applied.TryGet(plan.RequestId, out var applied)
                 ? _log.Replay(plan.RequestId, applied)
-                : throw new ConversationChangedException($"conversation '{Id}': request '{plan.RequestId}' is neither running nor stored");
+                : throw new ConversationChangedException($"conversation '{Name}': request '{plan.RequestId}' is neither running nor stored");
         }
 
         ConversationMetrics.Turns.Add(1);

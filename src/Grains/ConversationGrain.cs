@@ -57,6 +57,9 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
 
     private string Id => this.GetPrimaryKeyString();
 
+    /// <summary>The id its tenant knows (errors name this, never the tenant-qualified key).</summary>
+    private string Name => ConversationKeys.IdOf(Id);
+
     private string SiloName => _localSilo.SiloAddress.ToString();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -70,7 +73,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
         // The KV handle stays parked in the pool, evictable, under the conversation's id: a re-activation on this
         // silo (placement prefers it) finds it. Only Delete and idle expiry release it.
         _local.Remove(Id);
-        _gate.Turn?.Interrupt(new TurnInterruptedException($"conversation '{Id}' left silo {SiloName} ({reason.ReasonCode}) during the turn; nothing was stored, retry with the same request id"));
+        _gate.Turn?.Interrupt(new TurnInterruptedException($"conversation '{Name}' left silo {SiloName} ({reason.ReasonCode}) during the turn; nothing was stored, retry with the same request id"));
         return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
@@ -111,7 +114,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
         {
             cancellationToken.ThrowIfCancellationRequested();
             throw reader.End?.CancelReason ?? new TurnInterruptedException(
-                $"conversation '{Id}': request '{request.RequestId}' was cancelled (no reader pulled its reply for {_options.TurnLease}); nothing was stored, retry with the same request id");
+                $"conversation '{Name}': request '{request.RequestId}' was cancelled (no reader pulled its reply for {_options.TurnLease}); nothing was stored, retry with the same request id");
         }
     }
 
@@ -137,7 +140,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
             }
         }
 
-        throw new ConversationException($"conversation '{Id}': the reply ended without a finish reason");
+        throw new ConversationException($"conversation '{Name}': the reply ended without a finish reason");
     }
 
     public async Task<IReadOnlyList<ConversationMessage>> GetHistory()
@@ -182,7 +185,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
 
         if (log.Exists)
         {
-            throw new ConversationExistsException($"conversation '{Id}' exists already");
+            throw new ConversationExistsException($"conversation '{Name}' exists already");
         }
 
         var system = SystemPrompt(systemPrompt);
@@ -220,7 +223,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
         {
             if (l.Messages.Count > 0)
             {
-                throw new InvalidConversationRequestException($"conversation '{Id}' has messages already; only an empty one can be seeded");
+                throw new InvalidConversationRequestException($"conversation '{Name}' has messages already; only an empty one can be seeded");
             }
 
             var now = _time.GetUtcNow();
@@ -233,7 +236,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
     {
         ValidateRequestId(requestId);
         var log = await LogAsync(CancellationToken.None);
-        using (_gate.BeginChange(Id, "delete"))
+        using (_gate.BeginChange(Name, "delete"))
         {
             bool existed;
             try
@@ -251,7 +254,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
             if (!existed && !log.Exists)
             {
                 DeactivateOnIdle();
-                throw new ConversationNotFoundException($"conversation '{Id}' does not exist");
+                throw new ConversationNotFoundException($"conversation '{Name}' does not exist");
             }
 
             await ReleaseKvEverywhereAsync();

@@ -28,7 +28,7 @@ public static class TurnPlanner
 
         if (request.RequireExisting && !log.Exists)
         {
-            throw new ConversationNotFoundException($"conversation '{sequenceId}' does not exist");
+            throw new ConversationNotFoundException($"conversation '{ConversationKeys.IdOf(sequenceId)}' does not exist");
         }
 
         var options = (request.Options ?? new GenerationOptions()).Over(log.DefaultOptions);

@@ -74,7 +74,8 @@ public sealed record ModelEntry(string Id, string Object, long Created, string O
 /// <summary>OpenAI's error body: {"error": {"message", "type", "param", "code"}}.</summary>
 public sealed record ErrorBody(ErrorDetail Error);
 
-public sealed record ErrorDetail(string Message, string Type, string? Param, string Code);
+/// <remarks><c>param</c> is written even when null, as OpenAI does (the API's other null fields are left out).</remarks>
+public sealed record ErrorDetail(string Message, string Type, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Param, string Code);
 
 /// <summary>POST /conversations.</summary>
 public sealed class CreateConversationRequest

@@ -4,9 +4,7 @@ namespace AutoGlm.Orleans.Fault.Tests.Tenancy;
 
 /// <summary>
 /// Checks an error body against OpenAI's shape, <c>{"error": {"message": string, "type": string, "param": string|null,
-/// "code": string}}</c>: message, type and code non-empty strings (what an SDK reads), param null or a string. The silo's
-/// JSON options drop null members, so a null param is absent rather than <c>null</c> (OpenAI sends <c>"param": null</c>);
-/// SDKs read it as optional, so absence passes here, while any other value of it does not.
+/// "code": string}}</c>: message, type and code non-empty strings (what an SDK reads), param present, null or a string.
 /// </summary>
 public static class OpenAiErrorShape
 {
@@ -35,9 +33,9 @@ public static class OpenAiErrorShape
                 }
             }
 
-            return !error.TryGetProperty("param", out var param) || param.ValueKind is JsonValueKind.Null or JsonValueKind.String
+            return error.TryGetProperty("param", out var param) && param.ValueKind is JsonValueKind.Null or JsonValueKind.String
                 ? null
-                : "error.param is neither null nor a string";
+                : "error.param is missing, or neither null nor a string";
         }
         catch (JsonException)
         {
