@@ -13,7 +13,7 @@ public sealed class ManagementPortTests
         var keys = Path.Combine(folder, "keys.json");
         await File.WriteAllTextAsync(keys, """{"keys": [{"tenant": "ops", "key": "admin-key-0123456789", "admin": true}]}""",
             TestContext.Current.CancellationToken);
-        var port = FreePort();
+        var port = SiloServer.FreePort();
         await using var server = new ArgumentsSiloServer(["--api-keys-file", keys, "--Http:ManagementPort", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         try
         {
@@ -36,12 +36,6 @@ public sealed class ManagementPortTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private sealed class ArgumentsSiloServer(string[] arguments) : SiloServer(arguments);
 }

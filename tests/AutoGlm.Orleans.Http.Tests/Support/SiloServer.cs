@@ -101,7 +101,8 @@ public class SiloServer : IAsyncLifetime
 
     protected static string Port(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    protected static int FreePort()
+    /// <summary>A free loopback port (bound and released), for every silo this project starts.</summary>
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

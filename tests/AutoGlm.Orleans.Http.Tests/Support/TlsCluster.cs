@@ -34,8 +34,8 @@ public sealed class TlsCluster : IAsyncDisposable
                 [
                     "--redis", redisConnectionString,
                     "--cluster-id", cluster.ClusterId, "--service-id", cluster.ClusterId,
-                    "--http-port", Port(FreePort()), "--http-host", "127.0.0.1",
-                    "--silo-port", Port(FreePort()), "--gateway-port", Port(FreePort()),
+                    "--http-port", Port(SiloServer.FreePort()), "--http-host", "127.0.0.1",
+                    "--silo-port", Port(SiloServer.FreePort()), "--gateway-port", Port(SiloServer.FreePort()),
                     "--model", RepositoryPaths.DefaultModel,
                     "--Engine:IntraOpThreads", "1",
                     "--Engine:KvBudgetBytes", Port(256L * 1024 * 1024),
@@ -101,10 +101,4 @@ public sealed class TlsCluster : IAsyncDisposable
 
     private static string Port(long value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
