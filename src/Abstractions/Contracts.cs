@@ -16,6 +16,24 @@ public enum ReplyFinishReason
 }
 
 /// <summary>
+/// The context-window policy (OpenAI's <c>truncation</c>): what a turn does when the stored history, the new
+/// message and the reply no longer fit the model's window. The stored history always keeps everything; only the
+/// model's view is cut.
+/// </summary>
+[GenerateSerializer]
+[Alias("autoglm.truncation-mode.v1")]
+public enum TruncationMode
+{
+    /// <summary>The turn is refused with <see cref="ContextLengthExceededException"/> (OpenAI's default).</summary>
+    Disabled = 0,
+    /// <summary>
+    /// The oldest whole turns leave the model's view (the system prompt stays), down to about half the window, so
+    /// the re-prefill this costs happens once per half window and not on every turn.
+    /// </summary>
+    Auto = 1,
+}
+
+/// <summary>
 /// Per-turn generation knobs; a null field falls back to the conversation's defaults, then the engine's.
 /// </summary>
 [GenerateSerializer]
@@ -35,6 +53,8 @@ public sealed record GenerationOptions
     /// benchmarks that need replies of an exact length.
     /// </summary>
     [Id(7)] public bool? IgnoreEndOfTurn { get; init; }
+    /// <summary>What a turn does when the conversation outgrows the model's context window (default: disabled).</summary>
+    [Id(8)] public TruncationMode? Truncation { get; init; }
 
     /// <summary>This options' fields where set, <paramref name="fallback"/>'s otherwise.</summary>
     public GenerationOptions Over(GenerationOptions? fallback) => fallback is null ? this : new GenerationOptions
@@ -47,6 +67,7 @@ public sealed record GenerationOptions
         MaxNewTokens = MaxNewTokens ?? fallback.MaxNewTokens,
         StopSequences = StopSequences ?? fallback.StopSequences,
         IgnoreEndOfTurn = IgnoreEndOfTurn ?? fallback.IgnoreEndOfTurn,
+        Truncation = Truncation ?? fallback.Truncation,
     };
 }
 
@@ -98,6 +119,8 @@ public sealed record TurnUsage
     [Id(3)] public int CompletionTokens { get; init; }
     /// <summary>Computed tokens that belonged to the stored history (KV lost: eviction, another silo, a restart).</summary>
     [Id(4)] public int RecomputedTokens { get; init; }
+    /// <summary>Stored history tokens left out of this turn's prompt by the context-window policy (all dropped so far).</summary>
+    [Id(5)] public int TruncatedTokens { get; init; }
 
     public int TotalTokens => PromptTokens + CompletionTokens;
 }

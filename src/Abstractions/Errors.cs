@@ -21,7 +21,7 @@ public class ConversationException : Exception
 /// <summary>The request cannot be served as asked (empty message, beyond the context window, bad options). Nothing changed.</summary>
 [GenerateSerializer]
 [Alias("autoglm.invalid-request-exception.v1")]
-public sealed class InvalidConversationRequestException : ConversationException
+public class InvalidConversationRequestException : ConversationException
 {
     public InvalidConversationRequestException()
     {
@@ -212,6 +212,28 @@ public sealed class AccessDeniedException : ConversationException
     }
 
     public AccessDeniedException(string message, Exception? innerException) : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// The turn does not fit the model's context window and the conversation's truncation is disabled (OpenAI's
+/// <c>context_length_exceeded</c>). Nothing changed: send a shorter message, ask for fewer tokens, reset the
+/// conversation, or turn truncation to auto.
+/// </summary>
+[GenerateSerializer]
+[Alias("autoglm.context-length-exceeded-exception.v1")]
+public sealed class ContextLengthExceededException : InvalidConversationRequestException
+{
+    public ContextLengthExceededException()
+    {
+    }
+
+    public ContextLengthExceededException(string message) : base(message)
+    {
+    }
+
+    public ContextLengthExceededException(string message, Exception? innerException) : base(message, innerException)
     {
     }
 }
