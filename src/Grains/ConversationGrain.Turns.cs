@@ -150,12 +150,13 @@ public sealed partial class ConversationGrain
         var now = _time.GetUtcNow();
         var engineUsage = final.Usage ?? new TurnUsage();
         var recomputed = Math.Max(0, Math.Min(_log.Header.HistoryKvTokens, plan.HistoryTokens) - engineUsage.CachedTokens);
-        var usage = engineUsage with { RecomputedTokens = recomputed };
+        var usage = engineUsage with { RecomputedTokens = recomputed, TruncatedTokens = plan.TruncatedTokens };
         var reason = final.FinishReason!.Value;
         var text = run.ReplyText;
         var (user, reply, replyStart, replyLength) = TurnPlanner.Messages(plan, _prompts, text, run.ReplyTokenIds, reason, usage, now);
         var held = HeldTokens(plan.Work.PromptTokenIds, reply.TokenIds, plan.GenerationPromptIds.Length);
-        var change = _log.PlanTurn(plan.RequestId, plan.Fingerprint, plan.Seed, user, reply, replyStart, replyLength, SiloName, held, now);
+        var change = _log.PlanTurn(plan.RequestId, plan.Fingerprint, plan.Seed, user, reply, replyStart, replyLength, SiloName, held, now,
+            plan.Window);
         if (!await CommitAsync(change))
         {
             // Another activation stored this request id first (the log is reloaded): its reply is the turn's.
@@ -166,6 +167,11 @@ public sealed partial class ConversationGrain
 
         ConversationMetrics.Turns.Add(1);
         ConversationMetrics.CachedTokens.Add(usage.CachedTokens);
+        if (plan.Window is not null)
+        {
+            ConversationMetrics.Truncations.Add(1);
+        }
+
         if (recomputed > 0)
         {
             ConversationMetrics.RecomputedTokens.Add(recomputed);

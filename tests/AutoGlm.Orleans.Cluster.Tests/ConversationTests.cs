@@ -168,11 +168,11 @@ public sealed class ConversationTests(ThreeSiloCluster fixture)
         await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-1", "", null), ct));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-2", "   ", null), ct));
         var huge = string.Join(' ', Enumerable.Repeat("word", context + 16));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-3", huge, null), ct));
+        await Assert.ThrowsAsync<ContextLengthExceededException>(() => grain.Send(new TurnRequest("bad-3", huge, null), ct));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-4", "Hi", new GenerationOptions { Temperature = -1f }), ct));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-5", "Hi", new GenerationOptions { TopP = 2f }), ct));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-6", "Hi", new GenerationOptions { MaxNewTokens = 0 }), ct));
-        await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("bad-7", "Hi", new GenerationOptions { MaxNewTokens = context * 2 }), ct));
+        await Assert.ThrowsAsync<ContextLengthExceededException>(() => grain.Send(new TurnRequest("bad-7", "Hi", new GenerationOptions { MaxNewTokens = context * 2 }), ct));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.Send(new TurnRequest("", "Hi", null), ct));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(() => grain.SetDefaultOptions("bad-8", new GenerationOptions { TopK = -3 }));
         await Assert.ThrowsAsync<InvalidConversationRequestException>(async () =>

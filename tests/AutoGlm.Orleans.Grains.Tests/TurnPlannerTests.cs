@@ -35,11 +35,11 @@ public sealed class TurnPlannerTests
         var context = _prompts.ContextLength;
         Assert.Throws<InvalidConversationRequestException>(() => Plan(log, new TurnRequest("r", "  ")));
         Assert.Throws<InvalidConversationRequestException>(() => Plan(log, new TurnRequest("r", "Hi", new GenerationOptions { Temperature = -1 })));
-        Assert.Throws<InvalidConversationRequestException>(() => Plan(log, new TurnRequest("r", "Hi", new GenerationOptions { MaxNewTokens = context })));
-        Assert.Throws<InvalidConversationRequestException>(() => Plan(log, new TurnRequest("r", string.Join(' ', Enumerable.Repeat("word", context)))));
+        Assert.Throws<ContextLengthExceededException>(() => Plan(log, new TurnRequest("r", "Hi", new GenerationOptions { MaxNewTokens = context })));
+        Assert.Throws<ContextLengthExceededException>(() => Plan(log, new TurnRequest("r", string.Join(' ', Enumerable.Repeat("word", context)))));
         Assert.Throws<ConversationNotFoundException>(() => Plan(log, new TurnRequest("r", "Hi") { RequireExisting = true }));
         var tooMany = Enumerable.Range(0, context).Select(i => i % 2 == 0 ? Logs.User("u") : Logs.Assistant("a")).ToArray();
-        Assert.Throws<InvalidConversationRequestException>(() => Plan(log, new TurnRequest("r", "Hi") { Seed = tooMany }));
+        Assert.Throws<ContextLengthExceededException>(() => Plan(log, new TurnRequest("r", "Hi") { Seed = tooMany }));
         Assert.Throws<InvalidConversationRequestException>(() => Plan(log, new TurnRequest("r", "Hi") { Seed = [Logs.User("u"), Logs.System("late")] }));
         Assert.Equal(0, log.Version);
     }
@@ -88,13 +88,13 @@ public sealed class TurnPlannerTests
         // Beyond the window: refused after rendering only what fits (about 2,048 tokens' worth), not all 2,000 messages.
         var huge = Enumerable.Range(0, 2000).Select(i => i % 2 == 0 ? Logs.User(string.Join(' ', Enumerable.Repeat("zebra", 40))) : Logs.Assistant("ok")).ToArray();
         var before = counting.MessagesRendered;
-        Assert.Throws<InvalidConversationRequestException>(() => Plan(Logs.Empty(), new TurnRequest("r", "Go.") { Seed = huge }, prompts));
+        Assert.Throws<ContextLengthExceededException>(() => Plan(Logs.Empty(), new TurnRequest("r", "Go.") { Seed = huge }, prompts));
         Assert.InRange(counting.MessagesRendered - before, 1, 400);
 
         // More messages than the window has tokens: refused before anything renders.
         var many = Enumerable.Range(0, 4096).Select(i => i % 2 == 0 ? Logs.User("u") : Logs.Assistant("a")).ToArray();
         before = counting.MessagesRendered;
-        Assert.Throws<InvalidConversationRequestException>(() => Plan(Logs.Empty(), new TurnRequest("r", "Go.") { Seed = many }, prompts));
+        Assert.Throws<ContextLengthExceededException>(() => Plan(Logs.Empty(), new TurnRequest("r", "Go.") { Seed = many }, prompts));
         Assert.Equal(before, counting.MessagesRendered);
     }
 

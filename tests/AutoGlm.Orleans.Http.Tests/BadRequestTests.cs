@@ -24,7 +24,7 @@ public sealed class BadRequestTests(SiloServer server)
         { "n-2", 400, "invalid_value" },
         { "negative-max-tokens", 400, "invalid_value" },
         { "temperature-out-of-range", 400, "invalid_value" },
-        { "beyond-context-window", 400, "invalid_request" },
+        { "beyond-context-window", 400, "context_length_exceeded" },
         { "unknown-model", 404, "model_not_found" },
         { "missing-model", 400, "missing_required_parameter" },
     };

@@ -19,6 +19,8 @@ public sealed class ConversationLog
 
     private readonly List<ConversationMessage> _messages = [];
     private int _messageTokens;
+    private int _windowIndex;
+    private int _viewTokens;
 
     private ConversationLog(IdempotencyRecord applied) => Applied = applied;
 
@@ -36,6 +38,7 @@ public sealed class ConversationLog
             DefaultOptions = stored.DefaultOptions,
         };
         log.Append(stored.Messages);
+        log.MoveWindow();
         return log;
     }
 
@@ -57,16 +60,29 @@ public sealed class ConversationLog
 
     public IdempotencyRecord Applied { get; }
 
-    /// <summary>Tokens of the stored history: what the next prompt starts with.</summary>
-    public int HistoryTokens => SystemPrompt.TokenIds.Count + _messageTokens;
+    /// <summary>Tokens of the model's view of the history (system prompt and the window): what the next prompt starts with.</summary>
+    public int HistoryTokens => SystemPrompt.TokenIds.Count + WindowHead.Count + _viewTokens;
 
-    /// <summary>Appends the stored history's token ids (system prompt first) to <paramref name="into"/>.</summary>
+    /// <summary>Tokens of every live message, in the window or not (the system prompt aside).</summary>
+    public int MessageTokens => _messageTokens;
+
+    /// <summary>Stored message tokens the model no longer sees (truncation "auto" moved the window past them).</summary>
+    public int TruncatedTokens => _messageTokens - _viewTokens;
+
+    /// <summary>Index in <see cref="Messages"/> of the first message in the model's view.</summary>
+    public int WindowIndex => _windowIndex;
+
+    /// <summary>The window head when it applies: a system prompt, when there is one, opens the prompt instead.</summary>
+    private IReadOnlyList<int> WindowHead => SystemPrompt.TokenIds.Count == 0 && _windowIndex > 0 ? Header.WindowHead : [];
+
+    /// <summary>Appends the model's view of the history (system prompt, window head, window) to <paramref name="into"/>.</summary>
     public void CopyHistory(List<int> into)
     {
         into.AddRange(SystemPrompt.TokenIds);
-        foreach (var message in _messages)
+        into.AddRange(WindowHead);
+        for (var i = _windowIndex; i < _messages.Count; i++)
         {
-            into.AddRange(message.TokenIds);
+            into.AddRange(_messages[i].TokenIds);
         }
     }
 
@@ -92,9 +108,10 @@ public sealed class ConversationLog
         IEnumerable<IReadOnlyList<int>> Parts()
         {
             yield return SystemPrompt.TokenIds;
-            foreach (var message in _messages)
+            yield return WindowHead;
+            for (var m = _windowIndex; m < _messages.Count; m++)
             {
-                yield return message.TokenIds;
+                yield return _messages[m].TokenIds;
             }
 
             foreach (var message in appended)
@@ -155,7 +172,8 @@ public sealed class ConversationLog
         Next(DefaultOptionsOperation, requestId, fingerprint, now) with { DefaultOptionsChanged = true, DefaultOptions = options };
 
     public ConversationChange PlanReset(string requestId, ulong fingerprint, DateTimeOffset now) =>
-        Next(ResetOperation, requestId, fingerprint, now, h => h with { Base = h.Base + _messages.Count, HistoryKvTokens = 0 })
+        Next(ResetOperation, requestId, fingerprint, now,
+                h => h with { Base = h.Base + _messages.Count, WindowStart = h.Base + _messages.Count, WindowHead = [], HistoryKvTokens = 0 })
             with { ClearMessages = true };
 
     /// <summary>Seeds an empty conversation: <paramref name="systemPrompt"/> (null keeps the current one) and the messages.</summary>
@@ -167,9 +185,10 @@ public sealed class ConversationLog
     /// <summary>
     /// A completed turn: the seed history of a new conversation (if any), the user message and the reply.
     /// <paramref name="replyStart"/>/<paramref name="replyLength"/> locate the generated ids in the reply's token ids.
+    /// <paramref name="window"/>: where the model's view starts from now on, when the turn moved it.
     /// </summary>
     public ConversationChange PlanTurn(string requestId, ulong fingerprint, TurnSeed? seed, ConversationMessage user,
-        ConversationMessage reply, int replyStart, int replyLength, string silo, int heldKvTokens, DateTimeOffset now)
+        ConversationMessage reply, int replyStart, int replyLength, string silo, int heldKvTokens, DateTimeOffset now, TurnWindow? window = null)
     {
         var appended = new List<ConversationMessage>((seed?.Messages.Count ?? 0) + 2);
         if (seed is not null)
@@ -180,7 +199,13 @@ public sealed class ConversationLog
         appended.Add(user);
         appended.Add(reply);
         var change = Next(SendOperation, requestId, fingerprint, now,
-            h => h with { Turns = h.Turns + 1, HistoryKvTokens = heldKvTokens, LastSilo = silo });
+            h => window is null
+                ? h with { Turns = h.Turns + 1, HistoryKvTokens = heldKvTokens, LastSilo = silo }
+                : h with
+                {
+                    Turns = h.Turns + 1, HistoryKvTokens = heldKvTokens, LastSilo = silo,
+                    WindowStart = h.Base + window.Index, WindowHead = window.Head,
+                });
         return change with
         {
             SystemPrompt = seed?.SystemPrompt,
@@ -221,9 +246,12 @@ public sealed class ConversationLog
         {
             _messages.Clear();
             _messageTokens = 0;
+            _viewTokens = 0;
+            _windowIndex = 0;
         }
 
         Append(change.Appended);
+        MoveWindow();
         Applied.Add(change.RequestId, change.Applied);
     }
 
@@ -249,6 +277,24 @@ public sealed class ConversationLog
         {
             _messages.Add(message);
             _messageTokens += message.TokenIds.Count;
+            _viewTokens += message.TokenIds.Count;
+        }
+    }
+
+    /// <summary>Follows the header's window start; counts the view again only when the window moved (rare: once per half window).</summary>
+    private void MoveWindow()
+    {
+        var index = (int)Math.Clamp(Header.WindowStart - Header.Base, 0, _messages.Count);
+        if (index == _windowIndex && _viewTokens <= _messageTokens)
+        {
+            return;
+        }
+
+        _windowIndex = index;
+        _viewTokens = 0;
+        for (var i = index; i < _messages.Count; i++)
+        {
+            _viewTokens += _messages[i].TokenIds.Count;
         }
     }
 }

@@ -14,6 +14,9 @@ internal static class ConversationMetrics
     public static readonly Counter<long> RecomputedTokens = Meter.CreateCounter<long>("autoglm.conversation.recomputed_tokens", "{token}",
         "History tokens prefilled again because their KV was lost (eviction, failover, restart)");
 
+    public static readonly Counter<long> Truncations = Meter.CreateCounter<long>("autoglm.conversation.truncations", "{turn}",
+        "Turns that moved the model's view past older turns (truncation auto); each re-prefills the kept history once");
+
     public static readonly Counter<long> Replays = Meter.CreateCounter<long>("autoglm.conversation.replays", "{request}",
         "Retried request ids answered with what the first attempt stored");
 

@@ -82,6 +82,6 @@ public static class HistoryImport
     private static string Content(ConversationMessage message, int index) =>
         message.Content ?? throw new InvalidConversationRequestException($"message {index} has no content");
 
-    private static InvalidConversationRequestException TooLong(string what, int context) =>
+    private static ContextLengthExceededException TooLong(string what, int context) =>
         new($"{what} does not fit the model's context window of {context} tokens (with room for the next turn)");
 }

@@ -13,4 +13,11 @@ public sealed record PlannedTurn(
     string GenerationPrompt,
     int[] GenerationPromptIds,
     int HistoryTokens,
-    BatchWork Work);
+    BatchWork Work)
+{
+    /// <summary>Where the model's view starts after this turn, when it moves (truncation "auto"); null: where it was.</summary>
+    public TurnWindow? Window { get; init; }
+
+    /// <summary>Stored message tokens this turn's prompt leaves out.</summary>
+    public int TruncatedTokens { get; init; }
+}

@@ -63,6 +63,18 @@ public sealed class PromptBuilder(Tokenizer tokenizer, IChatTemplate template, M
         return full.StartsWith(before, StringComparison.Ordinal) ? full[before.Length..] : template.Render([message], addGenerationPrompt: false);
     }
 
+    /// <summary>
+    /// The text the template puts before a first message only (a begin-of-text marker): what rendering
+    /// <paramref name="message"/> first adds to rendering it after <paramref name="previous"/>. Empty for a template
+    /// whose first message looks like any other.
+    /// </summary>
+    public string FirstHead(ChatMessage previous, ChatMessage message)
+    {
+        var first = Segment(null, message);
+        var later = Segment(previous, message);
+        return first.Length > later.Length && first.EndsWith(later, StringComparison.Ordinal) ? first[..^later.Length] : string.Empty;
+    }
+
     /// <summary>The header the template appends to ask for the assistant's reply after <paramref name="last"/>.</summary>
     public string GenerationPrompt(ChatMessage last)
     {

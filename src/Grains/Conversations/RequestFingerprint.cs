@@ -25,6 +25,12 @@ public static class RequestFingerprint
             Add(hash, options.Seed?.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Add(hash, options.MaxNewTokens?.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Add(hash, options.IgnoreEndOfTurn?.ToString());
+            if (options.Truncation is { } truncation)
+            {
+                // Only when set: fingerprints stored before the field existed stay valid.
+                Add(hash, "truncation:" + truncation);
+            }
+
             foreach (var stop in options.StopSequences ?? [])
             {
                 Add(hash, stop);

@@ -21,6 +21,16 @@ public sealed record ConversationHeader
     [Id(3)] public string? LastSilo { get; init; }
     [Id(4)] public DateTimeOffset CreatedAt { get; init; }
     [Id(5)] public DateTimeOffset UpdatedAt { get; init; }
+    /// <summary>
+    /// The absolute index of the first message in the model's view (truncation "auto" moved it past older turns;
+    /// they stay stored). Never below <see cref="Base"/>.
+    /// </summary>
+    [Id(6)] public long WindowStart { get; init; }
+    /// <summary>
+    /// Ids the template puts before its first message (a begin-of-text marker), prepended to a moved window when
+    /// there is no system prompt to carry them: the window's first message was rendered as a later one.
+    /// </summary>
+    [Id(7)] public IReadOnlyList<int> WindowHead { get; init; } = [];
 }
 
 /// <summary>The system prompt and the token ids of its rendered segment; written only when it changes.</summary>

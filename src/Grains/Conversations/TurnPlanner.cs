@@ -52,25 +52,39 @@ public static class TurnPlanner
         }
 
         var user = new ChatMessage(ChatRole.User, request.Message);
-        if (!prompts.TryEncode(prompts.Segment(previous, user), context - history - 1, out var userIds))
+        var truncation = seed is null ? options.Truncation ?? TruncationMode.Disabled : TruncationMode.Disabled;
+        // With truncation the whole history may leave the view: the message may take all but the system prompt.
+        var floor = truncation == TruncationMode.Auto ? log.SystemPrompt.TokenIds.Count : history;
+        if (!prompts.TryEncode(prompts.Segment(previous, user), context - floor - 1, out var userIds))
         {
-            throw new InvalidConversationRequestException(
+            throw new ContextLengthExceededException(
                 $"the message does not fit: the history takes {history} of the model's {context} context tokens");
         }
 
         var generationPrompt = prompts.GenerationPrompt(user);
         var generationPromptIds = prompts.Encode(generationPrompt);
+        var wanted = Math.Min(options.MaxNewTokens ?? DefaultMaxNewTokens, context);
+        TurnWindow? window = null;
+        if (truncation == TruncationMode.Auto && history + userIds.Length + generationPromptIds.Length + wanted > context)
+        {
+            window = Truncate(log, prompts, user, userIds.Length + generationPromptIds.Length + wanted, context);
+            if (window is not null)
+            {
+                history = log.SystemPrompt.TokenIds.Count + window.Head.Length + (log.MessageTokens - window.DroppedTokens);
+            }
+        }
+
         var length = history + userIds.Length + generationPromptIds.Length;
         if (length >= context)
         {
-            throw new InvalidConversationRequestException(
+            throw new ContextLengthExceededException(
                 $"the prompt would have {length} tokens ({userIds.Length} of them this message); the model's context window is {context} tokens");
         }
 
         var room = context - length;
         if (options.MaxNewTokens is { } requested && requested > room)
         {
-            throw new InvalidConversationRequestException(
+            throw new ContextLengthExceededException(
                 $"max new tokens ({requested}) + prompt ({length} tokens) exceed the context window of {context} tokens");
         }
 
@@ -83,17 +97,71 @@ public static class TurnPlanner
                 prompt.AddRange(message.TokenIds);
             }
         }
-        else
+        else if (window is null)
         {
             log.CopyHistory(prompt);
+        }
+        else
+        {
+            prompt.AddRange(log.SystemPrompt.TokenIds);
+            prompt.AddRange(window.Head);
+            for (var i = window.Index; i < log.Messages.Count; i++)
+            {
+                prompt.AddRange(log.Messages[i].TokenIds);
+            }
         }
 
         prompt.AddRange(userIds);
         prompt.AddRange(generationPromptIds);
         options = options with { MaxNewTokens = options.MaxNewTokens ?? Math.Min(DefaultMaxNewTokens, room) };
         return new PlannedTurn(request.RequestId, Fingerprint(request), seed, user, userIds, generationPrompt, generationPromptIds, history,
-            new BatchWork { SequenceId = sequenceId, PromptTokenIds = prompt, Options = options });
+            new BatchWork { SequenceId = sequenceId, PromptTokenIds = prompt, Options = options })
+        {
+            Window = window,
+            TruncatedTokens = window?.DroppedTokens ?? log.TruncatedTokens,
+        };
     }
+
+    /// <summary>
+    /// Truncation "auto": moves the window past the oldest whole turns (a user message and what follows it up to
+    /// the next one) until the view and <paramref name="tail"/> (the new message, the generation prompt and the
+    /// reply's room) take at most half the window, or nothing is left to drop. Dropping to half at once makes the
+    /// re-prefill this costs happen once per half window instead of on every later turn. Linear in the history.
+    /// Null when nothing can be dropped.
+    /// </summary>
+    private static TurnWindow? Truncate(ConversationLog log, PromptBuilder prompts, ChatMessage user, int tail, int context)
+    {
+        var messages = log.Messages;
+        var system = log.SystemPrompt.TokenIds.Count;
+        var index = log.WindowIndex;
+        var view = log.MessageTokens - log.TruncatedTokens;
+        var target = context / 2;
+        while (index < messages.Count && system + view + tail > target)
+        {
+            do
+            {
+                view -= messages[index].TokenIds.Count;
+                index++;
+            }
+            while (index < messages.Count && messages[index].Role != MessageRole.User);
+        }
+
+        if (index == log.WindowIndex)
+        {
+            return null;
+        }
+
+        // The first message of the view was rendered after another; without a system prompt to open the prompt,
+        // the template's opening (a begin-of-text marker) must come first.
+        var head = system > 0 ? [] : index < messages.Count
+            ? prompts.Encode(prompts.FirstHead(Chat(messages[index - 1]), Chat(messages[index])))
+            : prompts.Encode(prompts.FirstHead(Chat(messages[^1]), user));
+        return new TurnWindow(index, head, log.MessageTokens - view);
+    }
+
+    private static ChatMessage Chat(ConversationMessage message) =>
+        new(message.Role switch { MessageRole.User => ChatRole.User, MessageRole.Assistant => ChatRole.Assistant, _ => ChatRole.System },
+            message.Content);
 
     /// <summary>
     /// The messages a completed turn stores: the user's, and the assistant's as the model saw it (generation prompt +

@@ -51,6 +51,9 @@ public static class ErrorResponses
             case System.Text.Json.JsonException json:
                 (status, code, message) = (StatusCodes.Status400BadRequest, "invalid_json", JsonMessage(json));
                 return true;
+            case ContextLengthExceededException exceeded:
+                (status, code, message) = (StatusCodes.Status400BadRequest, "context_length_exceeded", exceeded.Message);
+                return true;
             case InvalidConversationRequestException invalid:
                 (status, code, message) = (StatusCodes.Status400BadRequest, "invalid_request", invalid.Message);
                 return true;
