@@ -92,6 +92,15 @@ public sealed record TurnRequest
     [Id(3)] public IReadOnlyList<ConversationMessage>? Seed { get; init; }
     /// <summary>Refuse with <see cref="ConversationNotFoundException"/> instead of creating the conversation.</summary>
     [Id(4)] public bool RequireExisting { get; init; }
+    /// <summary>
+    /// The request id the conversation's latest reply must carry (a continuation of that response): otherwise the
+    /// turn is refused with <see cref="ConversationChangedException"/>, so a turn never lands after one it did not see.
+    /// </summary>
+    [Id(5)] public string? ContinuesFrom { get; init; }
+    /// <summary>Seeds an empty conversation from another's history (a fork) instead of <see cref="Seed"/>.</summary>
+    [Id(6)] public ForkSource? ForkOf { get; init; }
+    /// <summary>Answer without storing anything (OpenAI's store: false): the turn is not committed, nor replayable.</summary>
+    [Id(7)] public bool Ephemeral { get; init; }
 
     public TurnRequest()
     {
@@ -218,6 +227,11 @@ public sealed record ConversationStatus
     [Id(11)] public long Version { get; init; }
     /// <summary>Turns ever committed (a reset does not lower it).</summary>
     [Id(12)] public long Turns { get; init; }
+    /// <summary>A Conversation's metadata (the OpenAI Conversations API).</summary>
+    [Id(13)] public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    /// <summary>Stored message tokens outside the model's view (truncation auto moved past them).</summary>
+    [Id(14)] public int TruncatedTokens { get; init; }
+    [Id(15)] public DateTimeOffset CreatedAt { get; init; }
 }
 
 /// <summary>A silo's batcher: queue, batch and KV pool.</summary>

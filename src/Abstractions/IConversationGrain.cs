@@ -59,6 +59,36 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("import-history")]
     Task ImportHistory(string requestId, IReadOnlyList<ConversationMessage> messages);
 
+    /// <summary>
+    /// Appends messages without generating (OpenAI's conversation items): rendered after the last stored message; a
+    /// system message may come first only in an empty conversation (it becomes the system prompt). Creates the
+    /// conversation when it does not exist.
+    /// </summary>
+    [Alias("append-messages")]
+    Task AppendMessages(string requestId, IReadOnlyList<ConversationMessage> messages);
+
+    /// <summary>Replaces the conversation's metadata (creating the conversation when it does not exist).</summary>
+    [Alias("set-metadata")]
+    Task SetMetadata(string requestId, IReadOnlyDictionary<string, string> metadata);
+
+    /// <summary>Forgets the response of turn <paramref name="turnRequestId"/>: its id no longer resolves.</summary>
+    /// <exception cref="ConversationNotFoundException">There is no such response.</exception>
+    [Alias("delete-response")]
+    Task DeleteResponse(string requestId, string turnRequestId);
+
+    /// <summary>The history through turn <paramref name="turnRequestId"/> as the model saw it; null when there is no such response.</summary>
+    [Alias("fork-prefix")]
+    [AlwaysInterleave]
+    Task<ConversationPrefix?> GetForkPrefix(string turnRequestId);
+
+    /// <summary>
+    /// Copies the KV of the history through turn <paramref name="turnRequestId"/> into a new sequence of this silo's
+    /// pool under <paramref name="forkKey"/> (the same tenant's), so the fork is placed here and reuses it. Returns
+    /// the tokens copied (0: nothing held here to share, or no room; the fork then computes them).
+    /// </summary>
+    [Alias("share-kv")]
+    Task<int> ShareKv(string forkKey, string turnRequestId);
+
     /// <summary>Deletes the conversation: stored state, and its KV cache on every silo.</summary>
     /// <exception cref="ConversationNotFoundException">There is no such conversation.</exception>
     [Alias("delete")]

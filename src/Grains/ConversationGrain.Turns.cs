@@ -14,6 +14,8 @@ public sealed partial class ConversationGrain
     private async Task<(ConversationReply? Replay, TurnReader? Reader)> StartOrAttachAsync(TurnRequest request, CancellationToken cancellationToken)
     {
         var fingerprint = TurnPlanner.Fingerprint(request);
+        // Asked before the checks below: nothing awaits between them and the turn's start.
+        var fork = await ForkSeedAsync(request, cancellationToken);
         while (true)
         {
             var log = await LogAsync(cancellationToken);
@@ -49,7 +51,7 @@ public sealed partial class ConversationGrain
                 throw new ConversationMovedException($"silo {SiloName} is shutting down: conversation '{Name}' moves to another silo; retry at once");
             }
 
-            var plan = TurnPlanner.Plan(log, request, Id, _prompts, _time.GetUtcNow());
+            var plan = TurnPlanner.Plan(log, request, Id, _prompts, _time.GetUtcNow(), log.Exists ? null : fork);
             var run = new TurnRun(request.RequestId, fingerprint, _time);
             _gate.BeginTurn(Name, run);
             var reader = run.Attach();
@@ -83,7 +85,7 @@ public sealed partial class ConversationGrain
                 return;
             }
 
-            run.Complete(await CommitTurnAsync(run, plan, final));
+            run.Complete(plan.Ephemeral ? Unstored(run, plan, final) : await CommitTurnAsync(run, plan, final));
         }
         catch (OperationCanceledException) when (run.Cancellation.IsCancellationRequested)
         {
@@ -144,6 +146,13 @@ public sealed partial class ConversationGrain
             }
         }
     }
+
+    /// <summary>A store: false turn's reply: what was generated, nothing committed (its KV past the history is overwritten next turn).</summary>
+    private ConversationReply Unstored(TurnRun run, PlannedTurn plan, ReplyChunk final) => new()
+    {
+        RequestId = plan.RequestId, Text = run.ReplyText, TokenIds = [.. run.ReplyTokenIds], FinishReason = final.FinishReason!.Value,
+        Usage = (final.Usage ?? new TurnUsage()) with { TruncatedTokens = plan.TruncatedTokens }, Silo = SiloName,
+    };
 
     private async Task<ConversationReply> CommitTurnAsync(TurnRun run, PlannedTurn plan, ReplyChunk final)
     {

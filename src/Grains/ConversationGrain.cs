@@ -89,6 +89,12 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
         }
         catch (ConversationException)
         {
+            if (!_log.Exists && _gate.IsIdle)
+            {
+                // A refused first turn leaves nothing: not even the KV a fork's parent shared for it.
+                ReleaseLocalKv();
+            }
+
             LeaveIfNothingStored();
             throw;
         }
@@ -170,6 +176,9 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
             Exists = log.Exists,
             Version = log.Version,
             Turns = log.Header.Turns,
+            Metadata = log.Annotations.Metadata,
+            TruncatedTokens = log.TruncatedTokens,
+            CreatedAt = log.Header.CreatedAt,
         };
     }
 

@@ -35,4 +35,7 @@ public sealed record ConversationChange
     public bool DefaultOptionsChanged { get; init; }
 
     public GenerationOptions? DefaultOptions { get; init; }
+
+    /// <summary>The new annotations (metadata, deleted responses); null leaves them as they are.</summary>
+    public ConversationAnnotations? Annotations { get; init; }
 }

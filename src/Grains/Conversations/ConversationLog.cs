@@ -16,6 +16,9 @@ public sealed class ConversationLog
     public const string ResetOperation = "reset";
     public const string SystemPromptOperation = "set-system-prompt";
     public const string DefaultOptionsOperation = "set-default-options";
+    public const string AppendOperation = "append-messages";
+    public const string MetadataOperation = "set-metadata";
+    public const string DeleteResponseOperation = "delete-response";
 
     private readonly List<ConversationMessage> _messages = [];
     private int _messageTokens;
@@ -36,6 +39,7 @@ public sealed class ConversationLog
             Header = stored.Header,
             SystemPrompt = stored.SystemPrompt,
             DefaultOptions = stored.DefaultOptions,
+            Annotations = stored.Annotations,
         };
         log.Append(stored.Messages);
         log.MoveWindow();
@@ -55,6 +59,8 @@ public sealed class ConversationLog
     public SystemPromptRecord SystemPrompt { get; private set; } = SystemPromptRecord.None;
 
     public GenerationOptions? DefaultOptions { get; private set; }
+
+    public ConversationAnnotations Annotations { get; private set; } = ConversationAnnotations.None;
 
     public IReadOnlyList<ConversationMessage> Messages => _messages;
 
@@ -176,6 +182,42 @@ public sealed class ConversationLog
                 h => h with { Base = h.Base + _messages.Count, WindowStart = h.Base + _messages.Count, WindowHead = [], HistoryKvTokens = 0 })
             with { ClearMessages = true };
 
+    /// <summary>Appends messages (already rendered after the last one) without a turn: OpenAI's conversation items.</summary>
+    public ConversationChange PlanAppend(string requestId, ulong fingerprint, SystemPromptRecord? systemPrompt,
+        IReadOnlyList<ConversationMessage> messages, DateTimeOffset now) =>
+        Next(AppendOperation, requestId, fingerprint, now) with { SystemPrompt = systemPrompt, Appended = messages };
+
+    public ConversationChange PlanMetadata(string requestId, ulong fingerprint, IReadOnlyDictionary<string, string> metadata, DateTimeOffset now) =>
+        Next(MetadataOperation, requestId, fingerprint, now) with { Annotations = Annotations with { Metadata = metadata } };
+
+    /// <summary>Forgets the response of turn <paramref name="turnRequestId"/>; the oldest deletions go first past the bound.</summary>
+    public ConversationChange PlanDeleteResponse(string requestId, ulong fingerprint, string turnRequestId, DateTimeOffset now)
+    {
+        var deleted = Annotations.DeletedResponses.Count >= ConversationAnnotations.MaxDeletedResponses
+            ? Annotations.DeletedResponses.Skip(1).Append(turnRequestId).ToArray()
+            : [.. Annotations.DeletedResponses, turnRequestId];
+        return Next(DeleteResponseOperation, requestId, fingerprint, now) with { Annotations = Annotations with { DeletedResponses = deleted } };
+    }
+
+    /// <summary>The assistant message of turn <paramref name="turnRequestId"/>, by index in <see cref="Messages"/>; -1 when none (or its response was deleted).</summary>
+    public int FindResponse(string turnRequestId)
+    {
+        if (Annotations.DeletedResponses.Contains(turnRequestId, StringComparer.Ordinal))
+        {
+            return -1;
+        }
+
+        for (var i = _messages.Count - 1; i >= 0; i--)
+        {
+            if (_messages[i].Role == MessageRole.Assistant && string.Equals(_messages[i].RequestId, turnRequestId, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>Seeds an empty conversation: <paramref name="systemPrompt"/> (null keeps the current one) and the messages.</summary>
     public ConversationChange PlanImport(string requestId, ulong fingerprint, SystemPromptRecord? systemPrompt,
         IReadOnlyList<ConversationMessage> messages, DateTimeOffset now) =>
@@ -240,6 +282,11 @@ public sealed class ConversationLog
         if (change.DefaultOptionsChanged)
         {
             DefaultOptions = change.DefaultOptions;
+        }
+
+        if (change.Annotations is { } annotations)
+        {
+            Annotations = annotations;
         }
 
         if (change.ClearMessages)

@@ -17,6 +17,9 @@ internal static class ConversationMetrics
     public static readonly Counter<long> Truncations = Meter.CreateCounter<long>("autoglm.conversation.truncations", "{turn}",
         "Turns that moved the model's view past older turns (truncation auto); each re-prefills the kept history once");
 
+    public static readonly Counter<long> SharedTokens = Meter.CreateCounter<long>("autoglm.conversation.shared_tokens", "{token}",
+        "History tokens whose KV a fork copied from its parent on the same silo instead of computing them");
+
     public static readonly Counter<long> Replays = Meter.CreateCounter<long>("autoglm.conversation.replays", "{request}",
         "Retried request ids answered with what the first attempt stored");
 

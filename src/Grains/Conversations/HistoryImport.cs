@@ -79,6 +79,56 @@ public static class HistoryImport
         return new TurnSeed(system, stored, used, previous);
     }
 
+    /// <summary>
+    /// Messages appended to a conversation that has some already: each renders after the one before it (the last
+    /// stored message first). They must fit what is left of the window, or, for a conversation that truncates, the
+    /// window beside the system prompt (the next turn drops older turns). No system message.
+    /// </summary>
+    public static IReadOnlyList<ConversationMessage> After(PromptBuilder prompts, IReadOnlyList<ConversationMessage> messages, ConversationLog log,
+        bool truncates, string requestId, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(messages);
+        ArgumentNullException.ThrowIfNull(log);
+        var budget = prompts.ContextLength - 1;
+        var used = truncates ? log.SystemPrompt.TokenIds.Count : log.HistoryTokens;
+        if (messages.Count > budget - used)
+        {
+            throw TooLong($"{messages.Count} messages", prompts.ContextLength);
+        }
+
+        ChatMessage? previous = log.Messages.Count > 0 ? Chat(log.Messages[^1])
+            : log.SystemPrompt.Text is { } system ? new ChatMessage(ChatRole.System, system) : null;
+        var stored = new List<ConversationMessage>(messages.Count);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var message = messages[i] ?? throw new InvalidConversationRequestException($"message {i} is null");
+            if (message.Role is not (MessageRole.User or MessageRole.Assistant))
+            {
+                throw new InvalidConversationRequestException("only user and assistant messages can be added to a conversation that has messages");
+            }
+
+            var chat = new ChatMessage(message.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, Content(message, i));
+            if (!prompts.TryEncode(prompts.Segment(previous, chat), budget - used, out var ids))
+            {
+                throw TooLong($"the conversation with item {i}", prompts.ContextLength);
+            }
+
+            used += ids.Length;
+            previous = chat;
+            stored.Add(new ConversationMessage
+            {
+                Role = message.Role, Content = chat.Content, RequestId = requestId, TokenIds = ids, Timestamp = now,
+                FinishReason = message.Role == MessageRole.Assistant ? ReplyFinishReason.Stop : null,
+            });
+        }
+
+        return stored;
+    }
+
+    private static ChatMessage Chat(ConversationMessage message) =>
+        new(message.Role == MessageRole.User ? ChatRole.User : message.Role == MessageRole.Assistant ? ChatRole.Assistant : ChatRole.System, message.Content);
+
     private static string Content(ConversationMessage message, int index) =>
         message.Content ?? throw new InvalidConversationRequestException($"message {index} has no content");
 

@@ -20,4 +20,7 @@ public sealed record PlannedTurn(
 
     /// <summary>Stored message tokens this turn's prompt leaves out.</summary>
     public int TruncatedTokens { get; init; }
+
+    /// <summary>Answer without committing (store: false).</summary>
+    public bool Ephemeral { get; init; }
 }

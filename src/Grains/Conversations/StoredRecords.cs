@@ -75,4 +75,7 @@ public sealed record StoredConversation(
     SystemPromptRecord SystemPrompt,
     GenerationOptions? DefaultOptions,
     IReadOnlyList<ConversationMessage> Messages,
-    IReadOnlyList<KeyValuePair<string, AppliedChange>> Applied);
+    IReadOnlyList<KeyValuePair<string, AppliedChange>> Applied)
+{
+    public ConversationAnnotations Annotations { get; init; } = ConversationAnnotations.None;
+}

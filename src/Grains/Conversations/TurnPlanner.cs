@@ -17,7 +17,9 @@ public static class TurnPlanner
 
     /// <exception cref="InvalidConversationRequestException">Empty message, bad options, beyond the context window.</exception>
     /// <exception cref="ConversationNotFoundException">The request requires an existing conversation.</exception>
-    public static PlannedTurn Plan(ConversationLog log, TurnRequest request, string sequenceId, PromptBuilder prompts, DateTimeOffset now)
+    /// <param name="fork">A fork's seed (<see cref="ForkPlanner.Seed"/>), taken instead of the request's seed.</param>
+    public static PlannedTurn Plan(ConversationLog log, TurnRequest request, string sequenceId, PromptBuilder prompts, DateTimeOffset now,
+        TurnSeed? fork = null)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(request);
@@ -31,6 +33,12 @@ public static class TurnPlanner
             throw new ConversationNotFoundException($"conversation '{ConversationKeys.IdOf(sequenceId)}' does not exist");
         }
 
+        if (request.ContinuesFrom is { } head && (log.Messages.Count == 0 || !string.Equals(log.Messages[^1].RequestId, head, StringComparison.Ordinal)))
+        {
+            throw new ConversationChangedException(
+                $"conversation '{ConversationKeys.IdOf(sequenceId)}' moved on: its latest response is no longer the one this turn continues");
+        }
+
         var options = (request.Options ?? new GenerationOptions()).Over(log.DefaultOptions);
         options.Validate();
 
@@ -39,9 +47,9 @@ public static class TurnPlanner
         int history;
         ChatMessage? previous;
         // A seed fills an empty conversation only (a new one, or one created without a system prompt or messages).
-        if (log.Messages.Count == 0 && log.SystemPrompt.Text is null && request.Seed is { Count: > 0 } messages)
+        if (log.Messages.Count == 0 && log.SystemPrompt.Text is null && (fork is not null || request.Seed is { Count: > 0 }))
         {
-            seed = HistoryImport.Build(prompts, messages, log.SystemPrompt, request.RequestId, now, reserve: 2);
+            seed = fork ?? HistoryImport.Build(prompts, request.Seed!, log.SystemPrompt, request.RequestId, now, reserve: 2);
             history = seed.Tokens;
             previous = seed.Last;
         }
@@ -118,6 +126,7 @@ public static class TurnPlanner
             new BatchWork { SequenceId = sequenceId, PromptTokenIds = prompt, Options = options })
         {
             Window = window,
+            Ephemeral = request.Ephemeral,
             TruncatedTokens = window?.DroppedTokens ?? log.TruncatedTokens,
         };
     }

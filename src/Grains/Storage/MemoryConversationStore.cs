@@ -51,6 +51,7 @@ public sealed class MemoryConversationStore(ConversationOptions options, TimePro
             entry.Header = change.Header;
             entry.SystemPrompt = change.SystemPrompt ?? entry.SystemPrompt;
             entry.DefaultOptions = change.DefaultOptionsChanged ? change.DefaultOptions : entry.DefaultOptions;
+            entry.Annotations = change.Annotations ?? entry.Annotations;
             if (change.ClearMessages)
             {
                 entry.Messages.Clear();
@@ -143,12 +144,13 @@ public sealed class MemoryConversationStore(ConversationOptions options, TimePro
         public ConversationHeader Header { get; set; } = new();
         public SystemPromptRecord SystemPrompt { get; set; } = SystemPromptRecord.None;
         public GenerationOptions? DefaultOptions { get; set; }
+        public ConversationAnnotations Annotations { get; set; } = ConversationAnnotations.None;
         public List<ConversationMessage> Messages { get; } = [];
         public Dictionary<string, AppliedChange> Applied { get; } = new(StringComparer.Ordinal);
         public Queue<string> Order { get; } = new();
         public DateTimeOffset ExpiresAt { get; set; }
 
         public StoredConversation Snapshot() =>
-            new(Incarnation, Version, Header, SystemPrompt, DefaultOptions, [.. Messages], [.. Applied]);
+            new(Incarnation, Version, Header, SystemPrompt, DefaultOptions, [.. Messages], [.. Applied]) { Annotations = Annotations };
     }
 }

@@ -21,6 +21,7 @@ public sealed class RedisConversationStore(IConnectionMultiplexer redis, Seriali
     private const string HeaderField = "hdr";
     private const string SystemField = "sys";
     private const string OptionsField = "opt";
+    private const string AnnotationsField = "ann";
 
     private IDatabase Database => redis.GetDatabase();
 
@@ -46,7 +47,10 @@ public sealed class RedisConversationStore(IConnectionMultiplexer redis, Seriali
             header.TryGetValue(SystemField, out var s) ? Decode<SystemPromptRecord>(s) : SystemPromptRecord.None,
             header.TryGetValue(OptionsField, out var o) && o.Length > 0 ? serializer.Deserialize<GenerationOptions>(o) : null,
             messages,
-            applied);
+            applied)
+        {
+            Annotations = header.TryGetValue(AnnotationsField, out var a) ? Decode<ConversationAnnotations>(a) : ConversationAnnotations.None,
+        };
     }
 
     private T Decode<T>(byte[] bytes) where T : class =>
@@ -64,6 +68,11 @@ public sealed class RedisConversationStore(IConnectionMultiplexer redis, Seriali
         if (change.DefaultOptionsChanged)
         {
             fields.Add((OptionsField, change.DefaultOptions is null ? [] : serializer.SerializeToArray(change.DefaultOptions)));
+        }
+
+        if (change.Annotations is { } annotations)
+        {
+            fields.Add((AnnotationsField, serializer.SerializeToArray(annotations)));
         }
 
         var args = new List<RedisValue>(10 + fields.Count * 2 + change.Appended.Count)
