@@ -21,6 +21,7 @@ namespace AutoGlm.Orleans.Inference.Engine;
 public sealed class InferenceEngine : IDisposable
 {
     private readonly ModelRunner _runner;
+    private readonly IKvStrategy _kv;
     private readonly StepScheduler _scheduler;
     private readonly EngineMetrics _metrics;
     private readonly int[] _endOfTurn;
@@ -43,7 +44,11 @@ public sealed class InferenceEngine : IDisposable
             ? [.. Manifest.EndOfTurnTokenIds]
             : Manifest.EosTokenId is { } eos ? [eos] : [];
         _metrics = new EngineMetrics(Gauges, meterFactory);
-        _scheduler = new StepScheduler(_runner, Pool, options, _metrics);
+        // Made here, not in the scheduler, because prefix copies (TryCopyKvPrefix) need it off the scheduler's thread.
+        _kv = Manifest.PastPresentShareBuffer
+            ? new SharedBufferKvStrategy(_runner, _runner.CreateKvMemory(), options.MaxBatchSize)
+            : new ConcatKvStrategy(_runner);
+        _scheduler = new StepScheduler(_runner, _kv, Pool, options, _metrics);
     }
 
     public static InferenceEngine Create(EngineOptions options, IMeterFactory? meterFactory = null)
@@ -68,6 +73,27 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>The KV handle of a sequence: the live one when this engine still holds it, a new empty one otherwise.</summary>
     public KvCacheHandle GetOrCreateHandle(string sequenceId) => Pool.GetOrCreate(sequenceId);
+
+    /// <summary>
+    /// Creates the sequence <paramref name="targetId"/> with an exact copy of the first <paramref name="tokens"/>
+    /// cached tokens of <paramref name="sourceId"/> (a forked conversation): their ids and every layer's keys and
+    /// values, byte for byte, in the memory the layout keeps idle KV in (host tensors for the Concat layout; a
+    /// block on the model's device for the shared-buffer layout, copied device to device on a GPU). The copy is
+    /// accounted like any cached tokens and the new handle is idle, evictable; a generation on it whose prompt
+    /// starts with those tokens reuses them as if it had computed them itself. Runs on the calling thread, in
+    /// time linear in the copied bytes; meanwhile a <see cref="Submit"/> on the source fails with
+    /// <see cref="HandleBusyException"/>. Returns false, leaving no target and the pool's bytes as they were,
+    /// when the source does not exist, is in a generation (queued or running) or caches fewer than
+    /// <paramref name="tokens"/> tokens, the target exists already, <paramref name="tokens"/> &lt;= 0, or the KV
+    /// budget cannot hold the copy even after evicting idle sequences.
+    /// </summary>
+    public bool TryCopyKvPrefix(string sourceId, string targetId, int tokens)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sourceId);
+        ArgumentException.ThrowIfNullOrEmpty(targetId);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return Pool.TryCopyPrefix(sourceId, targetId, tokens, _kv.CopyPrefix);
+    }
 
     /// <summary>
     /// Queues a generation and returns its stream at once. Throws <see cref="InvalidGenerationRequestException"/>

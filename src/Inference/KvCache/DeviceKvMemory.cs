@@ -14,11 +14,15 @@ internal sealed class DeviceKvMemory(OrtAllocator allocator, ModelManifest manif
 {
     private readonly List<OrtValue> _sources = [];
     private readonly List<OrtValue> _destinations = [];
+    // The lists are reused across copies (no per-copy garbage on the scheduler's path), and a prefix copy for a
+    // forked sequence runs on its caller's thread: the lock keeps the two from filling the same lists.
+    private readonly Lock _gate = new();
 
     protected override void CopyBlocks(KvBlock source, int srcRow, int srcStart, KvBlock destination, int dstRow, int dstStart, long blockBytes)
     {
         var info = Allocator.Info;
         long[] shape = [blockBytes];
+        using var scope = _gate.EnterScope();
         try
         {
             for (var t = 0; t < source.TensorCount; t++)

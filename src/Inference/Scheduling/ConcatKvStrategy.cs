@@ -54,6 +54,17 @@ internal sealed class ConcatKvStrategy : IKvStrategy
     public void Truncate(KvCacheHandle handle, int keep) =>
         handle.SetLayers(_layout.Slice(handle.Layers!, 0, 0, keep));
 
+    /// <summary>
+    /// An idle sequence's KV is its [1,H,T,Dh] host tensors: the prefix is sliced into new [1,H,tokens,Dh] ones,
+    /// one contiguous copy per head and tensor (the slice shares no state, so any thread may run it).
+    /// </summary>
+    public void CopyPrefix(KvCacheHandle source, KvCacheHandle target, int tokens)
+    {
+        var layers = source.Layers
+            ?? throw new InvalidOperationException($"sequence {source.Id} caches {source.CachedTokenCount} tokens but holds no KV tensors");
+        target.SetLayers(_layout.Slice(layers, 0, 0, tokens));
+    }
+
 
     public void Dispose() => _batch.Dispose();
 }

@@ -21,6 +21,15 @@ internal interface IKvStrategy : IDisposable
     /// <summary>Keeps the first <paramref name="keep"/> cached tokens' KV, forgetting the rest.</summary>
     void Truncate(KvCacheHandle handle, int keep);
 
+    /// <summary>
+    /// Gives <paramref name="target"/> (empty, in no batch) its own copy of the KV of the first
+    /// <paramref name="tokens"/> cached tokens of <paramref name="source"/>, byte for byte, in the memory the layout
+    /// keeps an idle sequence's KV in. Called off the scheduler thread, so it touches no state the scheduler
+    /// mutates: the caller holds <paramref name="source"/> (no generation, eviction or release can reach it) and
+    /// sets the target's token list.
+    /// </summary>
+    void CopyPrefix(KvCacheHandle source, KvCacheHandle target, int tokens);
+
     /// <summary>Where the KV lives ("Cpu", "Cuda") and how many bytes of it were moved between buffers.</summary>
     KvTraffic Traffic { get; }
 }

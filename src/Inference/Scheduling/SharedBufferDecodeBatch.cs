@@ -17,7 +17,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
     private const int Headroom = 256;
 
     /// <summary>Spare capacity a leaving row's own block gets, for the next turn's new tokens.</summary>
-    private const int LeaveHeadroom = 128;
+    internal const int LeaveHeadroom = 128;
 
     private readonly ModelRunner _runner;
     private readonly KvMemory _memory;

@@ -49,6 +49,29 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
         // The kept prefix is already in place; the caller shortens the token list, which is the valid length.
     }
 
+    /// <summary>
+    /// An idle sequence's KV is a one-row block on the model's device: the copy gets a block of its own (with the
+    /// headroom a row leaving the batch gets, so the fork's next prefill writes in place) and the prefix moves
+    /// block to block through <see cref="KvMemory.Copy"/>, on the device when the device is a GPU.
+    /// </summary>
+    public void CopyPrefix(KvCacheHandle source, KvCacheHandle target, int tokens)
+    {
+        var from = source.Block
+            ?? throw new InvalidOperationException($"sequence {source.Id} caches {source.CachedTokenCount} tokens but holds no KV block");
+        var block = _memory.Allocate(1, CapacityFor(tokens + SharedBufferDecodeBatch.LeaveHeadroom, _runner.Manifest.ContextLength));
+        try
+        {
+            _memory.Copy(from, 0, 0, block, 0, 0, tokens);
+        }
+        catch
+        {
+            block.Dispose();
+            throw;
+        }
+
+        target.SetBlock(block);
+    }
+
     /// <summary>The handle's block, grown (valid prefix moved on the device) when it cannot hold <paramref name="total"/>.</summary>
     private KvBlock EnsureBlock(KvCacheHandle handle, int total, int promptLength)
     {

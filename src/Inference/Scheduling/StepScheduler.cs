@@ -30,16 +30,15 @@ internal sealed class StepScheduler : IDisposable
     private volatile bool _stopping;
     private int _running;
 
-    public StepScheduler(ModelRunner runner, KvCachePool pool, EngineOptions options, EngineMetrics metrics)
+    /// <summary>Drives <paramref name="kv"/> (the runner's layout) and disposes it with itself.</summary>
+    public StepScheduler(ModelRunner runner, IKvStrategy kv, KvCachePool pool, EngineOptions options, EngineMetrics metrics)
     {
         _runner = runner;
         _pool = pool;
         _options = options;
         _metrics = metrics;
         _waiting = new WaitingQueue(options.MaxQueueLength, options.MaxQueueWait);
-        _kv = runner.Manifest.PastPresentShareBuffer
-            ? new SharedBufferKvStrategy(runner, runner.CreateKvMemory(), options.MaxBatchSize)
-            : new ConcatKvStrategy(runner);
+        _kv = kv;
         _batch = _kv.Batch;
         _thread = new Thread(Loop) { IsBackground = true, Name = "autoglm-engine-scheduler" };
         _thread.Start();

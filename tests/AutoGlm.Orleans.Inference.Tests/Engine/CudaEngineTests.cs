@@ -73,4 +73,32 @@ public sealed class CudaEngineTests
         var fresh = await engine.GenerateAsync("fresh", turn2, EngineFactory.Greedy(24), [], ct);
         Assert.Equal(fresh.Tokens, second.Tokens);
     }
+
+    [Fact]
+    public async Task A_copied_prefix_stays_on_the_device_and_the_fork_matches_a_fresh_sequence()
+    {
+        var model = RequireCuda();
+        var ct = TestContext.Current.CancellationToken;
+        using var engine = Inference.Engine.InferenceEngine.Create(new Inference.Engine.EngineOptions { ModelPath = model, Device = ExecutionDevice.Cuda });
+        var prompt = engine.EncodeChat([new(ChatRole.User, "What does Console.WriteLine do?")]);
+        var reply = await engine.GenerateAsync("a", prompt, EngineFactory.Greedy(16), [], ct);
+        var copiedBefore = engine.GetStats().KvBytesCopied;
+        var cached = engine.GetOrCreateHandle("a").CachedTokenCount;
+
+        Assert.True(engine.TryCopyKvPrefix("a", "b", cached));
+
+        // One device-to-device copy of exactly the prefix; the fork's block is on the device like its source's.
+        Assert.Equal(cached * engine.Manifest.KvBytesPerToken, engine.GetStats().KvBytesCopied - copiedBefore);
+        Assert.True(engine.Pool.TryGet("b", out var b));
+        Assert.Equal("Cuda", b!.Block!.DeviceName);
+        var followUp = engine.Tokenizer.EncodeToIds("<|endoftext|><|user|>\nThank you.\n<|assistant|>\n").ToArray();
+        var turn2 = prompt.Concat(reply.Tokens).Concat(followUp).ToArray();
+        var forked = await engine.GenerateAsync("b", turn2, EngineFactory.Greedy(16), [], ct);
+        Assert.Equal(cached, forked.Usage.CachedTokens);
+        var fresh = await engine.GenerateAsync("fresh", turn2, EngineFactory.Greedy(16), [], ct);
+        Assert.Equal(fresh.Tokens, forked.Tokens);
+        var parent = await engine.GenerateAsync("a", turn2, EngineFactory.Greedy(16), [], ct);
+        Assert.Equal(cached, parent.Usage.CachedTokens);
+        Assert.Equal(fresh.Tokens, parent.Tokens);
+    }
 }
