@@ -101,6 +101,11 @@ public sealed record TurnRequest
     [Id(6)] public ForkSource? ForkOf { get; init; }
     /// <summary>Answer without storing anything (OpenAI's store: false): the turn is not committed, nor replayable.</summary>
     [Id(7)] public bool Ephemeral { get; init; }
+    /// <summary>
+    /// Messages stored before <see cref="Message"/> in the same commit (more than one input item: user and assistant
+    /// messages, rendered after the history). Unlike <see cref="Seed"/> they add to a conversation that has messages.
+    /// </summary>
+    [Id(8)] public IReadOnlyList<ConversationMessage>? Items { get; init; }
 
     public TurnRequest()
     {

@@ -12,6 +12,21 @@ public sealed record ForkSource(
     [property: Id(0)] string ParentKey,
     [property: Id(1)] string ThroughRequestId);
 
+/// <summary>One stored turn (a Responses API response): its input messages and its reply.</summary>
+[GenerateSerializer]
+[Immutable]
+[Alias("autoglm.stored-turn.v1")]
+public sealed record StoredTurn
+{
+    [Id(0)] public IReadOnlyList<ConversationMessage> Input { get; init; } = [];
+    [Id(1)] public ConversationMessage Reply { get; init; } = new();
+    /// <summary>The request id of the turn before it (its previous response), when there is one.</summary>
+    [Id(2)] public string? PreviousRequestId { get; init; }
+    /// <summary>True when it is the conversation's latest turn (a continuation goes straight on, no fork).</summary>
+    [Id(3)] public bool IsLatest { get; init; }
+    [Id(4)] public string? SystemPrompt { get; init; }
+}
+
 /// <summary>
 /// The history a fork starts from, as the parent's model saw it: the system prompt and messages with their exact
 /// token ids (so the fork's prompt repeats the parent's and its KV can be copied rather than recomputed).

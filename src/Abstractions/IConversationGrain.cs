@@ -76,6 +76,11 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("delete-response")]
     Task DeleteResponse(string requestId, string turnRequestId);
 
+    /// <summary>The turn of <paramref name="turnRequestId"/>; null when there is none (or its response was deleted).</summary>
+    [Alias("turn")]
+    [AlwaysInterleave]
+    Task<StoredTurn?> GetTurn(string turnRequestId);
+
     /// <summary>The history through turn <paramref name="turnRequestId"/> as the model saw it; null when there is no such response.</summary>
     [Alias("fork-prefix")]
     [AlwaysInterleave]

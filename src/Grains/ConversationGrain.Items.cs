@@ -55,6 +55,38 @@ public sealed partial class ConversationGrain
             : l.PlanDeleteResponse(requestId, fingerprint, turnRequestId, _time.GetUtcNow()));
     }
 
+    public async Task<StoredTurn?> GetTurn(string turnRequestId)
+    {
+        var log = await LogAsync(CancellationToken.None);
+        LeaveIfNothingStored();
+        var reply = log.FindResponse(turnRequestId);
+        if (reply < 0)
+        {
+            return null;
+        }
+
+        var first = reply;
+        while (first > 0 && string.Equals(log.Messages[first - 1].RequestId, turnRequestId, StringComparison.Ordinal))
+        {
+            first--;
+        }
+
+        var previous = first - 1;
+        while (previous >= 0 && log.Messages[previous].Role != MessageRole.Assistant)
+        {
+            previous--;
+        }
+
+        return new StoredTurn
+        {
+            Input = log.Messages.Skip(first).Take(reply - first).ToArray(),
+            Reply = log.Messages[reply],
+            PreviousRequestId = previous >= 0 ? log.Messages[previous].RequestId : null,
+            IsLatest = reply == log.Messages.Count - 1,
+            SystemPrompt = log.SystemPrompt.Text,
+        };
+    }
+
     public async Task<ConversationPrefix?> GetForkPrefix(string turnRequestId)
     {
         var log = await LogAsync(CancellationToken.None);
@@ -71,7 +103,8 @@ public sealed partial class ConversationGrain
         }
 
         var log = await LogAsync(CancellationToken.None);
-        if (ForkPlanner.Prefix(log, turnRequestId) is not { } prefix || !_engine.Pool.TryGet(Id, out var handle) || handle is null || handle.IsActive)
+        // A turn of this conversation in flight may be about to hand the engine this very handle.
+        if (!_gate.IsIdle || ForkPlanner.Prefix(log, turnRequestId) is not { } prefix || !_engine.Pool.TryGet(Id, out var handle) || handle is null || handle.IsActive)
         {
             return 0;
         }

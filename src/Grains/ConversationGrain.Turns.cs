@@ -165,7 +165,7 @@ public sealed partial class ConversationGrain
         var (user, reply, replyStart, replyLength) = TurnPlanner.Messages(plan, _prompts, text, run.ReplyTokenIds, reason, usage, now);
         var held = HeldTokens(plan.Work.PromptTokenIds, reply.TokenIds, plan.GenerationPromptIds.Length);
         var change = _log.PlanTurn(plan.RequestId, plan.Fingerprint, plan.Seed, user, reply, replyStart, replyLength, SiloName, held, now,
-            plan.Window);
+            plan.Window, plan.Items);
         if (!await CommitAsync(change))
         {
             // Another activation stored this request id first (the log is reloaded): its reply is the turn's.

@@ -230,12 +230,18 @@ public sealed class ConversationLog
     /// <paramref name="window"/>: where the model's view starts from now on, when the turn moved it.
     /// </summary>
     public ConversationChange PlanTurn(string requestId, ulong fingerprint, TurnSeed? seed, ConversationMessage user,
-        ConversationMessage reply, int replyStart, int replyLength, string silo, int heldKvTokens, DateTimeOffset now, TurnWindow? window = null)
+        ConversationMessage reply, int replyStart, int replyLength, string silo, int heldKvTokens, DateTimeOffset now, TurnWindow? window = null,
+        IReadOnlyList<ConversationMessage>? items = null)
     {
-        var appended = new List<ConversationMessage>((seed?.Messages.Count ?? 0) + 2);
+        var appended = new List<ConversationMessage>((seed?.Messages.Count ?? 0) + (items?.Count ?? 0) + 2);
         if (seed is not null)
         {
             appended.AddRange(seed.Messages);
+        }
+
+        if (items is not null)
+        {
+            appended.AddRange(items);
         }
 
         appended.Add(user);

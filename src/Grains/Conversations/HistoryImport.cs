@@ -90,15 +90,23 @@ public static class HistoryImport
         ArgumentNullException.ThrowIfNull(prompts);
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(log);
-        var budget = prompts.ContextLength - 1;
-        var used = truncates ? log.SystemPrompt.TokenIds.Count : log.HistoryTokens;
+        ChatMessage? previous = log.Messages.Count > 0 ? Chat(log.Messages[^1])
+            : log.SystemPrompt.Text is { } system ? new ChatMessage(ChatRole.System, system) : null;
+        return After(prompts, messages, previous, truncates ? log.SystemPrompt.TokenIds.Count : log.HistoryTokens, reserve: 1, requestId, now);
+    }
+
+    /// <summary>Messages rendered after <paramref name="previous"/>, within the window minus <paramref name="used"/> and <paramref name="reserve"/> tokens.</summary>
+    public static IReadOnlyList<ConversationMessage> After(PromptBuilder prompts, IReadOnlyList<ConversationMessage> messages, ChatMessage? previous,
+        int used, int reserve, string requestId, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(messages);
+        var budget = prompts.ContextLength - reserve;
         if (messages.Count > budget - used)
         {
             throw TooLong($"{messages.Count} messages", prompts.ContextLength);
         }
 
-        ChatMessage? previous = log.Messages.Count > 0 ? Chat(log.Messages[^1])
-            : log.SystemPrompt.Text is { } system ? new ChatMessage(ChatRole.System, system) : null;
         var stored = new List<ConversationMessage>(messages.Count);
         for (var i = 0; i < messages.Count; i++)
         {

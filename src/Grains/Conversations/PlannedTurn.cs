@@ -23,4 +23,7 @@ public sealed record PlannedTurn(
 
     /// <summary>Answer without committing (store: false).</summary>
     public bool Ephemeral { get; init; }
+
+    /// <summary>Input items stored before the user message (rendered after the history).</summary>
+    public IReadOnlyList<ConversationMessage> Items { get; init; } = [];
 }

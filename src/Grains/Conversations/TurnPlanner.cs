@@ -13,7 +13,9 @@ public static class TurnPlanner
     public const int DefaultMaxNewTokens = 256;
 
     public static ulong Fingerprint(TurnRequest request) =>
-        RequestFingerprint.Of(ConversationLog.SendOperation, request.Message, request.Options);
+        RequestFingerprint.Of(ConversationLog.SendOperation, request.Items is { Count: > 0 } items
+            ? string.Join('\u0001', items.Select(m => $"{m.Role}:{m.Content}").Append(request.Message))
+            : request.Message, request.Options);
 
     /// <exception cref="InvalidConversationRequestException">Empty message, bad options, beyond the context window.</exception>
     /// <exception cref="ConversationNotFoundException">The request requires an existing conversation.</exception>
@@ -63,6 +65,17 @@ public static class TurnPlanner
         var truncation = seed is null ? options.Truncation ?? TruncationMode.Disabled : TruncationMode.Disabled;
         // With truncation the whole history may leave the view: the message may take all but the system prompt.
         var floor = truncation == TruncationMode.Auto ? log.SystemPrompt.TokenIds.Count : history;
+        IReadOnlyList<ConversationMessage> items = [];
+        var itemTokens = 0;
+        if (request.Items is { Count: > 0 } inputItems)
+        {
+            items = HistoryImport.After(prompts, inputItems, previous, floor, reserve: 2, request.RequestId, now);
+            itemTokens = items.Sum(m => m.TokenIds.Count);
+            floor += itemTokens;
+            var last = items[^1];
+            previous = new ChatMessage(last.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, last.Content);
+        }
+
         if (!prompts.TryEncode(prompts.Segment(previous, user), context - floor - 1, out var userIds))
         {
             throw new ContextLengthExceededException(
@@ -73,12 +86,13 @@ public static class TurnPlanner
         var generationPromptIds = prompts.Encode(generationPrompt);
         var wanted = Math.Min(options.MaxNewTokens ?? DefaultMaxNewTokens, context);
         TurnWindow? window = null;
+        history += itemTokens;
         if (truncation == TruncationMode.Auto && history + userIds.Length + generationPromptIds.Length + wanted > context)
         {
-            window = Truncate(log, prompts, user, userIds.Length + generationPromptIds.Length + wanted, context);
+            window = Truncate(log, prompts, user, itemTokens + userIds.Length + generationPromptIds.Length + wanted, context);
             if (window is not null)
             {
-                history = log.SystemPrompt.TokenIds.Count + window.Head.Length + (log.MessageTokens - window.DroppedTokens);
+                history = log.SystemPrompt.TokenIds.Count + window.Head.Length + (log.MessageTokens - window.DroppedTokens) + itemTokens;
             }
         }
 
@@ -119,6 +133,11 @@ public static class TurnPlanner
             }
         }
 
+        foreach (var item in items)
+        {
+            prompt.AddRange(item.TokenIds);
+        }
+
         prompt.AddRange(userIds);
         prompt.AddRange(generationPromptIds);
         options = options with { MaxNewTokens = options.MaxNewTokens ?? Math.Min(DefaultMaxNewTokens, room) };
@@ -127,6 +146,7 @@ public static class TurnPlanner
         {
             Window = window,
             Ephemeral = request.Ephemeral,
+            Items = items,
             TruncatedTokens = window?.DroppedTokens ?? log.TruncatedTokens,
         };
     }

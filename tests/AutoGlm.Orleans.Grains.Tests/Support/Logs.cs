@@ -25,7 +25,7 @@ internal static class Logs
         var generated = prompts.Encode(reply);
         var usage = new TurnUsage { PromptTokens = plan.Work.PromptTokenIds.Count, CompletionTokens = generated.Length };
         var (user, assistant, start, length) = TurnPlanner.Messages(plan, prompts, reply, generated, ReplyFinishReason.Stop, usage, Now);
-        return log.PlanTurn(plan.RequestId, plan.Fingerprint, plan.Seed, user, assistant, start, length, "silo-a", 0, Now, plan.Window);
+        return log.PlanTurn(plan.RequestId, plan.Fingerprint, plan.Seed, user, assistant, start, length, "silo-a", 0, Now, plan.Window, plan.Items);
     }
 
     public static ConversationMessage User(string content) => new() { Role = MessageRole.User, Content = content };
