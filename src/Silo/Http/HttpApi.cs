@@ -28,6 +28,7 @@ public static class HttpApi
         services.AddSingleton<ConversationIndex>();
         services.AddSingleton<TurnCalls>();
         services.AddSingleton<ChatCompletionsEndpoint>();
+        services.AddSingleton<Responses.ResponsesEndpoint>();
         services.AddApiAccess();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
     }
@@ -43,6 +44,8 @@ public static class HttpApi
         app.MapPost("/v1/chat/completions", (HttpContext context, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(context))
             .RequireAuthorization(Policies.Tenant).RequireRateLimiting(Policies.Turns);
         ConversationsEndpoints.Map(app);
+        Responses.ResponsesEndpoint.Map(app);
+        Responses.OpenAiConversationsEndpoints.Map(app);
         Operator(app.MapPrometheusScrapingEndpoint("/metrics"), managementPort);
         Operator(app.MapOrleansDashboard(routePrefix: "/dashboard"), managementPort);
     }
