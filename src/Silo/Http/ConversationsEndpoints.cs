@@ -6,7 +6,8 @@ namespace AutoGlm.Orleans.Silo.Http;
 /// <summary>
 /// The native REST API: the conversation lives on the server, a client sends only the new message.
 /// POST /conversations, POST /conversations/{id}/messages (JSON, or SSE with "stream": true),
-/// GET /conversations/{id}, DELETE /conversations/{id}. Changes take an <c>Idempotency-Key</c> header (or, for
+/// GET /conversations/{id}, PATCH /conversations/{id} (truncation), POST /conversations/{id}/reset,
+/// DELETE /conversations/{id}. Changes take an <c>Idempotency-Key</c> header (or, for
 /// a message, a <c>request_id</c> field): a retry with the same key is applied once and returns the first reply.
 /// </summary>
 public static class ConversationsEndpoints
@@ -17,6 +18,8 @@ public static class ConversationsEndpoints
         routes.MapPost("/conversations/{id}/messages", SendAsync).RequireAuthorization(Policies.Tenant).RequireRateLimiting(Policies.Turns);
         routes.MapGet("/conversations/{id}", GetAsync).RequireAuthorization(Policies.Tenant);
         routes.MapDelete("/conversations/{id}", DeleteAsync).RequireAuthorization(Policies.Tenant);
+        routes.MapPatch("/conversations/{id}", UpdateAsync).RequireAuthorization(Policies.Tenant);
+        routes.MapPost("/conversations/{id}/reset", ResetAsync).RequireAuthorization(Policies.Tenant);
     }
 
     private static async Task CreateAsync(HttpContext context, IGrainFactory grains)
@@ -25,7 +28,14 @@ public static class ConversationsEndpoints
         var id = body.Id ?? "conv-" + Guid.NewGuid().ToString("N");
         ValidateId(id);
         var key = IdempotencyKeys.FromRequest(context.Request) ?? IdempotencyKeys.New("create-");
-        await grains.GetGrain<IConversationGrain>(context.ConversationKey(id)).Create(key, body.SystemPrompt);
+        var truncation = Truncation(body.Truncation);
+        var grain = grains.GetGrain<IConversationGrain>(context.ConversationKey(id));
+        await grain.Create(key, body.SystemPrompt);
+        if (truncation is not null)
+        {
+            await grain.SetDefaultOptions(key + ":options", new GenerationOptions { Truncation = truncation });
+        }
+
         context.Response.StatusCode = StatusCodes.Status201Created;
         context.Response.Headers.Location = $"/conversations/{Uri.EscapeDataString(id)}";
         context.Response.Headers[ChatCompletionsEndpoint.ConversationHeader] = id;
@@ -41,7 +51,10 @@ public static class ConversationsEndpoints
         }
 
         ValidateId(id);
-        var options = ChatRequestMapping.Options(body.Temperature, body.TopP, body.MaxTokens, body.Stop, body.Seed);
+        var options = ChatRequestMapping.Options(body.Temperature, body.TopP, body.MaxTokens, body.Stop, body.Seed) with
+        {
+            Truncation = Truncation(body.Truncation),
+        };
         var key = IdempotencyKeys.FromRequest(context.Request, body.RequestId) ?? IdempotencyKeys.New("rest-");
         var streaming = body.Stream == true;
         var ct = context.RequestAborted;
@@ -122,8 +135,48 @@ public static class ConversationsEndpoints
             .Select(m => new MessageView(m.Role == MessageRole.User ? "user" : "assistant", m.Content, m.TokenIds.Count, m.Timestamp, m.RequestId))
             .ToArray();
         await context.Response.WriteAsJsonAsync(new ConversationView(id, status.Silo, status.SystemPrompt, status.HistoryTokens,
-            status.CachedTokens, status.IsGenerating, messages), HttpJsonContext.Default.ConversationView);
+            status.CachedTokens, status.IsGenerating, messages, TruncationName(status.DefaultOptions?.Truncation), status.TruncatedTokens),
+            HttpJsonContext.Default.ConversationView);
     }
+
+    private static async Task<IResult> UpdateAsync(HttpContext context, string id, IGrainFactory grains)
+    {
+        ValidateId(id);
+        var body = await RequestBodies.ReadAsync(context.Request, HttpJsonContext.Default.UpdateConversationRequest);
+        var grain = grains.GetGrain<IConversationGrain>(context.ConversationKey(id));
+        var status = await grain.GetStatus();
+        if (!status.Exists)
+        {
+            throw NotFound(id);
+        }
+
+        var options = (status.DefaultOptions ?? new GenerationOptions()) with { Truncation = Truncation(body.Truncation) ?? status.DefaultOptions?.Truncation };
+        await grain.SetDefaultOptions(IdempotencyKeys.FromRequest(context.Request) ?? IdempotencyKeys.New("settings-"), options);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> ResetAsync(HttpContext context, string id, IGrainFactory grains)
+    {
+        ValidateId(id);
+        var grain = grains.GetGrain<IConversationGrain>(context.ConversationKey(id));
+        if (!(await grain.GetStatus()).Exists)
+        {
+            throw NotFound(id);
+        }
+
+        await grain.Reset(IdempotencyKeys.FromRequest(context.Request) ?? IdempotencyKeys.New("reset-"));
+        return Results.NoContent();
+    }
+
+    private static TruncationMode? Truncation(string? value) => value switch
+    {
+        null => null,
+        "auto" => TruncationMode.Auto,
+        "disabled" => TruncationMode.Disabled,
+        _ => throw HttpApiException.BadRequest($"'truncation' is \"auto\" or \"disabled\"; got \"{value}\"", "truncation"),
+    };
+
+    private static string TruncationName(TruncationMode? mode) => mode == TruncationMode.Auto ? "auto" : "disabled";
 
     private static async Task<IResult> DeleteAsync(HttpContext context, string id, IGrainFactory grains)
     {

@@ -82,6 +82,14 @@ public sealed class CreateConversationRequest
 {
     public string? Id { get; set; }
     public string? SystemPrompt { get; set; }
+    /// <summary>The conversation's context-window policy: "auto" or "disabled" (the default).</summary>
+    public string? Truncation { get; set; }
+}
+
+/// <summary>PATCH /conversations/{id}: the conversation's settings.</summary>
+public sealed class UpdateConversationRequest
+{
+    public string? Truncation { get; set; }
 }
 
 /// <summary>POST /conversations/{id}/messages.</summary>
@@ -95,6 +103,8 @@ public sealed class SendMessageRequest
     public int? MaxTokens { get; set; }
     public JsonElement? Stop { get; set; }
     public long? Seed { get; set; }
+    /// <summary>This turn's context-window policy, over the conversation's.</summary>
+    public string? Truncation { get; set; }
 }
 
 public sealed record ConversationCreated(string Id);
@@ -106,7 +116,9 @@ public sealed record ConversationView(
     int HistoryTokens,
     int CachedTokens,
     bool IsGenerating,
-    IReadOnlyList<MessageView> Messages);
+    IReadOnlyList<MessageView> Messages,
+    string Truncation = "disabled",
+    int TruncatedTokens = 0);
 
 public sealed record MessageView(string Role, string Content, int Tokens, DateTimeOffset Timestamp, string? RequestId);
 
@@ -136,6 +148,7 @@ public sealed record MessageDone(string FinishReason, string? Silo, ChatCompleti
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(CreateConversationRequest))]
 [JsonSerializable(typeof(SendMessageRequest))]
+[JsonSerializable(typeof(UpdateConversationRequest))]
 [JsonSerializable(typeof(ConversationCreated))]
 [JsonSerializable(typeof(ConversationView))]
 [JsonSerializable(typeof(MessageReply))]
