@@ -3,7 +3,6 @@ using AutoGlm.Orleans.Client;
 using AutoGlm.Orleans.Http.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace AutoGlm.Orleans.Http.Tests;
 
@@ -23,7 +22,7 @@ public sealed class GatewayClientTests(KeyedSiloServer server) : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        SiloLogs.Configure(builder.Logging, "gateway client");
         builder.UseOrleansClient(c => c.UseLocalhostClustering(server.GatewayPort, server.ClusterId, server.ClusterId));
         _client = builder.Build();
         await _client.StartAsync(Ct);

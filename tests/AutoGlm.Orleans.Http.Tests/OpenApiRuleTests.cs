@@ -12,6 +12,7 @@ public sealed class OpenApiRuleTests
         [
             "--http-port", "18999", "--http-host", "0.0.0.0", "--silo-port", "18998", "--gateway-port", "18997",
             "--model", RepositoryPaths.DefaultModel, "--Engine:IntraOpThreads", "1", "--Logging:LogLevel:Default", "Warning",
+            .. Support.SiloLogs.QuietConsole,
         ];
         var refused = Assert.Throws<InvalidOperationException>(() => SiloHost.Build(common));
         Assert.Contains("--api-keys-file", refused.Message, StringComparison.Ordinal);

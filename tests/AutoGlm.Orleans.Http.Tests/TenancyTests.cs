@@ -124,8 +124,10 @@ public sealed class TenancyTests(KeyedSiloServer server)
         using var frugal = server.As(KeyedSiloServer.Frugal);
         var id = "frugal-" + Guid.NewGuid().ToString("N");
         await frugal.PostAsJsonAsync("/conversations", new { id }, Ct);
-        // Each turn reserves its message's length + its max_tokens (200 + 4): 600 a minute allows two.
-        var message = new string('a', 200);
+        // Each turn reserves its message's length + its max_tokens (296 + 4 = 300): 600 a minute allows two. The bucket
+        // refills 10 a second, so the third's 300 is 30 s away however slow the first two were (with 200 + 4 a turn, 12
+        // tokens were missing: two refills, and a loaded machine that took 2 s over two turns let the third through).
+        var message = new string('a', 296);
         var statuses = new List<HttpStatusCode>();
         for (var i = 0; i < 3; i++)
         {

@@ -51,8 +51,10 @@ public class SiloServer : IAsyncLifetime
             "--Engine:KvBudgetBytes", Port(256L * 1024 * 1024),
             "--Engine:MaxQueueWait", "00:00:45",
             "--Logging:LogLevel:Default", "Warning",
+            .. SiloLogs.QuietConsole,
             .. _arguments,
         ]);
+        SiloLogs.AddTo(_app.Services, GetType().Name);
         await _app.StartAsync(TestContext.Current.CancellationToken);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)

@@ -16,16 +16,24 @@ namespace AutoGlm.Orleans.Http.Tests.Support;
 public sealed class TlsCluster : IAsyncDisposable
 {
     private readonly List<WebApplication> _silos = [];
+    private readonly string _name;
     private readonly string _redis;
 
-    private TlsCluster(string redis) => _redis = redis;
+    private TlsCluster(string name, string redis)
+    {
+        _name = name;
+        _redis = redis;
+    }
 
     public string ClusterId { get; } = "tls-" + Guid.NewGuid().ToString("N");
 
-    /// <summary>Starts two silos; silo <c>i</c> gets <paramref name="tls"/>(i) (e.g. its certificate path) as extra arguments.</summary>
-    public static async Task<TlsCluster> StartAsync(string redisConnectionString, Func<int, string[]> tls, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts two silos; silo <c>i</c> gets <paramref name="tls"/>(i) (e.g. its certificate path) as extra arguments.
+    /// <paramref name="name"/> names the cluster's lines in <see cref="SiloLogs"/>.
+    /// </summary>
+    public static async Task<TlsCluster> StartAsync(string name, string redisConnectionString, Func<int, string[]> tls, CancellationToken cancellationToken)
     {
-        var cluster = new TlsCluster(redisConnectionString);
+        var cluster = new TlsCluster(name, redisConnectionString);
         try
         {
             for (var i = 0; i < 2; i++)
@@ -41,8 +49,10 @@ public sealed class TlsCluster : IAsyncDisposable
                     "--Engine:KvBudgetBytes", Port(256L * 1024 * 1024),
                     "--Conversations:ShutdownDeadline", "00:00:02",
                     "--Logging:LogLevel:Default", "Warning",
+                    .. SiloLogs.QuietConsole,
                     .. tls(i),
                 ]);
+                SiloLogs.AddTo(silo.Services, $"{name} silo {i}");
                 cluster._silos.Add(silo);
                 await silo.StartAsync(cancellationToken);
             }
@@ -63,6 +73,7 @@ public sealed class TlsCluster : IAsyncDisposable
     public async Task<IHost> StartClientAsync(Action<AutoGlmTlsOptions>? tls, bool retry, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        SiloLogs.Configure(builder.Logging, $"{_name} client");
         var options = new AutoGlmClientOptions { RedisConnectionString = _redis, ClusterId = ClusterId, ServiceId = ClusterId };
         tls?.Invoke(options.Tls);
         builder.UseOrleansClient(client =>

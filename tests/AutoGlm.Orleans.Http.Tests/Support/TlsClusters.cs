@@ -45,9 +45,9 @@ public sealed class TlsClusters : IAsyncLifetime
             AuthorityPem = pem;
             IssuedClient = TestCertificates.Issue(authority, Directory, "client", Password);
             var silos = new[] { TestCertificates.Issue(authority, Directory, "silo0", Password), TestCertificates.Issue(authority, Directory, "silo1", Password) };
-            Pinned = await TlsCluster.StartAsync(Redis.ConnectionString, _ =>
+            Pinned = await TlsCluster.StartAsync("pinned", Redis.ConnectionString, _ =>
                 ["--Orleans:Tls:CertificatePath", ClusterCertificate.Path, "--Orleans:Tls:CertificatePassword", Password], cancellation);
-            ByAuthority = await TlsCluster.StartAsync(Redis.ConnectionString, i =>
+            ByAuthority = await TlsCluster.StartAsync("CA", Redis.ConnectionString, i =>
                 ["--Orleans:Tls:CertificatePath", silos[i].Path, "--Orleans:Tls:CertificatePassword", Password, "--Orleans:Tls:CaCertificatePath", pem],
                 cancellation);
         }
