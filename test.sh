@@ -92,12 +92,6 @@ failed=$(grep -E '^\s*failed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || 
 passed=$(grep -E '^\s*succeeded: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
 skipped=$(grep -E '^\s*skipped: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
 
-# The failed tests last, so a log cut to its tail still names them: each "failed <test>" line and the start of its message.
-if grep -qE '^failed ' "$log"; then
-  echo "failed tests:"
-  awk '/^failed /{n=6} n>0{print; n--}' "$log" | grep -vE '^\s+at ' | head -n 40
-fi
-
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1  # the runner itself failed (crash, no tests found): never report green
 fi
