@@ -65,12 +65,7 @@ public sealed partial class ConversationGrain
             return null;
         }
 
-        var first = reply;
-        while (first > 0 && string.Equals(log.Messages[first - 1].RequestId, turnRequestId, StringComparison.Ordinal))
-        {
-            first--;
-        }
-
+        var first = log.TurnStart(reply);
         var previous = first - 1;
         while (previous >= 0 && log.Messages[previous].Role != MessageRole.Assistant)
         {

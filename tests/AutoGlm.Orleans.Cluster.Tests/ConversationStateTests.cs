@@ -20,7 +20,9 @@ public sealed class ConversationStateTests(ThreeSiloCluster fixture)
         var grain = fixture.Conversations.Get(Greedy.NewId("interleave"));
         await grain.Send(new TurnRequest("first", "Hello.", Greedy.Tokens(4)), Ct);
         var text = "";
-        await using (var stream = grain.SendStreaming(new TurnRequest("long", "Tell me a long story.", Greedy.Tokens(160)), Ct).GetAsyncEnumerator(Ct))
+        // Past end-of-text and long (about a second on this CPU): the turn must outlast the six refused calls below, even on a loaded machine.
+        var longTurn = Greedy.Tokens(800) with { IgnoreEndOfTurn = true };
+        await using (var stream = grain.SendStreaming(new TurnRequest("long", "Tell me a long story.", longTurn), Ct).GetAsyncEnumerator(Ct))
         {
             Assert.True(await stream.MoveNextAsync());
             text += stream.Current.Text;

@@ -244,6 +244,48 @@ public sealed class ResponsesApiTests(SiloServer server)
         Assert.True(replies[2].Usage!.CachedInputTokenCount >= 0.8 * (replies[1].Usage!.InputTokenCount + replies[1].Usage!.OutputTokenCount));
     }
 
+    [Fact]
+    public async Task A_retry_with_the_same_idempotency_key_returns_the_first_response_and_stores_one_turn()
+    {
+        var key = "resp-retry-" + Guid.NewGuid().ToString("N");
+        var first = await PostAsync($$"""{"model":"{{server.Model}}","input":"Count to three.","max_output_tokens":8}""", key);
+        var retry = await PostAsync($$"""{"model":"{{server.Model}}","input":"Count to three.","max_output_tokens":8}""", key);
+        Assert.Equal(first.GetProperty("id").GetString(), retry.GetProperty("id").GetString());
+        Assert.Equal(first.GetProperty("output_text").GetString(), retry.GetProperty("output_text").GetString());
+
+        // A continuation retried the same way: one turn stored after the first, then the chain goes on from it.
+        var previous = first.GetProperty("id").GetString();
+        var next = "resp-next-" + Guid.NewGuid().ToString("N");
+        var second = await PostAsync($$"""{"model":"{{server.Model}}","input":"Go on.","previous_response_id":"{{previous}}","max_output_tokens":8}""", next);
+        var secondRetry = await PostAsync($$"""{"model":"{{server.Model}}","input":"Go on.","previous_response_id":"{{previous}}","max_output_tokens":8}""", next);
+        Assert.Equal(second.GetProperty("id").GetString(), secondRetry.GetProperty("id").GetString());
+        var items = new List<ResponseItem>();
+        await foreach (var item in Responses().GetResponseInputItemsAsync(second.GetProperty("id").GetString()!, Ct))
+        {
+            items.Add(item);
+        }
+
+        Assert.Single(items);
+        // The same key with another input is refused, not applied.
+        using var reused = new HttpRequestMessage(HttpMethod.Post, "/v1/responses")
+        {
+            Content = new StringContent($$"""{"model":"{{server.Model}}","input":"Something else.","max_output_tokens":8}""", Encoding.UTF8, "application/json"),
+        };
+        reused.Headers.Add("Idempotency-Key", key);
+        using var refused = await server.Http.SendAsync(reused, Ct);
+        Assert.Equal(422, (int)refused.StatusCode);
+    }
+
+    private async Task<JsonElement> PostAsync(string body, string key)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/responses") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Idempotency-Key", key);
+        using var response = await server.Http.SendAsync(request, Ct);
+        var text = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.IsSuccessStatusCode, text);
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
     [Theory]
     [InlineData("both", 400, "invalid_request")]
     [InlineData("unknown-previous", 404, "response_not_found")]

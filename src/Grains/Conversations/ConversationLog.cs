@@ -218,6 +218,19 @@ public sealed class ConversationLog
         return -1;
     }
 
+    /// <summary>The index of the first message of the turn whose reply is at <paramref name="replyIndex"/> (its input items and user message).</summary>
+    public int TurnStart(int replyIndex)
+    {
+        var requestId = _messages[replyIndex].RequestId;
+        var first = replyIndex;
+        while (first > 0 && string.Equals(_messages[first - 1].RequestId, requestId, StringComparison.Ordinal))
+        {
+            first--;
+        }
+
+        return first;
+    }
+
     /// <summary>Seeds an empty conversation: <paramref name="systemPrompt"/> (null keeps the current one) and the messages.</summary>
     public ConversationChange PlanImport(string requestId, ulong fingerprint, SystemPromptRecord? systemPrompt,
         IReadOnlyList<ConversationMessage> messages, DateTimeOffset now) =>

@@ -21,12 +21,7 @@ public static class ForkPlanner
         }
 
         // The window the parent's model sees, unless the turn lies before it (then the turn alone starts the fork).
-        var first = last;
-        while (first > 0 && string.Equals(log.Messages[first - 1].RequestId, turnRequestId, StringComparison.Ordinal))
-        {
-            first--;
-        }
-
+        var first = log.TurnStart(last);
         var start = Math.Min(log.WindowIndex, first);
         var messages = new ConversationMessage[last - start + 1];
         var tokens = log.SystemPrompt.TokenIds.Count;
