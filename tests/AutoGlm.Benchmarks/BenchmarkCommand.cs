@@ -5,7 +5,8 @@ namespace AutoGlm.Orleans.Benchmarks;
 
 /// <summary>
 /// `engine ...`: the engine benchmark in one run; `multiturn ...`: the multi-turn comparison of systems; `state ...`:
-/// what conversation state costs (bytes a turn writes, time to refuse bad input).
+/// what conversation state costs (bytes a turn writes, time to refuse bad input); `responses ...`: what the stateful
+/// OpenAI APIs (previous_response_id chains, forks, truncation) cost and save over HTTP.
 /// </summary>
 internal static class BenchmarkCommand
 {
@@ -16,6 +17,7 @@ internal static class BenchmarkCommand
             Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--spinning] [--turns N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + State.StateCommand.Usage);
+            Console.WriteLine("       AutoGlm.Benchmarks " + Responses.ResponsesCommand.Usage);
             return args.Length == 0 ? 2 : 0;
         }
 
@@ -30,9 +32,14 @@ internal static class BenchmarkCommand
             return await State.StateCommand.RunAsync(args, args.Contains("--model") ? "" : FindDefaultModel());
         }
 
+        if (args[0] == "responses")
+        {
+            return await Responses.ResponsesCommand.RunAsync(args, args.Contains("--model") ? "" : FindDefaultModel());
+        }
+
         if (args[0] != "engine")
         {
-            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn, state)");
+            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn, state, responses)");
             return 2;
         }
 

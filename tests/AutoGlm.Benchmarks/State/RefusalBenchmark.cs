@@ -1,10 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
-using AutoGlm.Orleans.Silo;
 
 namespace AutoGlm.Orleans.Benchmarks.State;
 
@@ -17,20 +15,8 @@ internal static class RefusalBenchmark
 {
     public static async Task<JsonObject> RunAsync(string modelPath, int repeats)
     {
-        var port = FreePort();
-        await using var app = SiloHost.Build(
-        [
-            "--http-port", port.ToString(CultureInfo.InvariantCulture), "--http-host", "127.0.0.1",
-            "--silo-port", FreePort().ToString(CultureInfo.InvariantCulture), "--gateway-port", FreePort().ToString(CultureInfo.InvariantCulture),
-            "--cluster-id", "bench-" + Guid.NewGuid().ToString("N"), "--model", modelPath, "--Logging:LogLevel:Default", "Warning",
-        ]);
-        await app.StartAsync();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(60) };
-        while ((await http.GetAsync("/healthz")).StatusCode != HttpStatusCode.OK)
-        {
-            await Task.Delay(200);
-        }
-
+        await using var silo = await HttpSilo.StartAsync(modelPath);
+        var http = silo.Http;
         var huge = HugeBody();
         var bad = """{"model":"tiny-chat","temperature":5,"messages":[{"role":"user","content":"Hi"}]}""";
         var turn = """{"model":"tiny-chat","max_tokens":8,"temperature":0,"messages":[{"role":"user","content":"Hello there."}]}""";
@@ -44,7 +30,6 @@ internal static class RefusalBenchmark
         };
         result["refuse_1mib_over_short_turn"] = Math.Round(
             result["refuse_1mib_4096_messages"]!["median_ms"]!.GetValue<double>() / result["short_turn_8_tokens"]!["median_ms"]!.GetValue<double>(), 3);
-        await app.StopAsync();
         return result;
     }
 
@@ -90,12 +75,5 @@ internal static class RefusalBenchmark
             ["p95_ms"] = Math.Round(times[(int)Math.Min(times.Count - 1, Math.Ceiling(times.Count * 0.95) - 1)], 2),
             ["requests"] = repeats,
         };
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
