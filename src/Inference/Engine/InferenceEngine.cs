@@ -49,6 +49,7 @@ public sealed class InferenceEngine : IDisposable
             ? new SharedBufferKvStrategy(_runner, _runner.CreateKvMemory(), options.MaxBatchSize)
             : new ConcatKvStrategy(_runner);
         _scheduler = new StepScheduler(_runner, _kv, Pool, options, _metrics);
+        KvDescriptor = KvDescriptor.Of(Manifest);
     }
 
     public static InferenceEngine Create(EngineOptions options, IMeterFactory? meterFactory = null)
@@ -70,6 +71,9 @@ public sealed class InferenceEngine : IDisposable
     public ExecutionDevice Device => _runner.Device;
 
     public EngineMetrics Metrics => _metrics;
+
+    /// <summary>The model and KV geometry of this engine's snapshots; <see cref="TryImportKv"/> takes only equal ones.</summary>
+    public KvDescriptor KvDescriptor { get; }
 
     /// <summary>The KV handle of a sequence: the live one when this engine still holds it, a new empty one otherwise.</summary>
     public KvCacheHandle GetOrCreateHandle(string sequenceId) => Pool.GetOrCreate(sequenceId);
@@ -93,6 +97,76 @@ public sealed class InferenceEngine : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(targetId);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         return Pool.TryCopyPrefix(sourceId, targetId, tokens, _kv.CopyPrefix);
+    }
+
+    /// <summary>
+    /// An exact copy of the idle sequence <paramref name="sequenceId"/>'s cache as bytes (to move the conversation to
+    /// another engine, <see cref="TryImportKv"/>): its token ids and every layer's keys and values for them, in
+    /// <see cref="KvSnapshot"/>'s layout-independent order, with no conversion; device to host when the KV is on a
+    /// GPU. Runs on the calling thread in time linear in the bytes, into one array allocated once; meanwhile the
+    /// sequence is held as <see cref="TryCopyKvPrefix"/> holds its source (a <see cref="Submit"/> on it fails with
+    /// <see cref="HandleBusyException"/>), and it stays cached and idle afterwards. Null when the sequence does not
+    /// exist, is in a generation (queued or running) or caches nothing. Throws <see cref="NotSupportedException"/>
+    /// when the cache is larger than one array can be (<see cref="Array.MaxLength"/> bytes).
+    /// </summary>
+    public KvSnapshot? ExportKv(string sequenceId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sequenceId);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return Pool.TryExport(sequenceId, handle =>
+        {
+            var tokens = handle.CachedTokenCount;
+            var bytes = tokens * KvDescriptor.BytesPerToken;
+            if (bytes > Array.MaxLength)
+            {
+                throw new NotSupportedException(
+                    $"sequence {sequenceId} caches {tokens} tokens: {bytes} bytes of KV, more than one array holds ({Array.MaxLength})");
+            }
+
+            // Every byte is written below: zeroing the array first would only cost another pass over it.
+            var data = GC.AllocateUninitializedArray<byte>((int)bytes);
+            _kv.Export(handle, tokens, data);
+            return new KvSnapshot(KvDescriptor, [.. handle.Tokens], data);
+        });
+    }
+
+    /// <summary>
+    /// Makes the sequence <paramref name="sequenceId"/> hold exactly <paramref name="snapshot"/>'s cache, in this
+    /// engine's KV layout whichever layout exported it (host to device on a GPU): created when no handle has that
+    /// id; an existing handle is replaced only when it is idle and caches fewer tokens than the snapshot (an empty
+    /// handle a caller made with <see cref="GetOrCreateHandle"/> is filled; a handle that caches as much or more is
+    /// kept: it is this engine's own, likelier newer, state). A replaced handle stays the same object, its old cache
+    /// dropped. The imported cache is accounted like any cached tokens and idle (evictable); a generation whose
+    /// prompt starts with its tokens reuses them as if this engine had computed them, and generates what the
+    /// exporter would have. Runs on the calling thread in time linear in the bytes, holding an existing handle
+    /// meanwhile. Returns false, creating and changing nothing, when the descriptor differs from
+    /// <see cref="KvDescriptor"/>, the data is not tokens × bytes per token long, the snapshot covers no tokens or as many
+    /// as the context window or more, a token id is outside the vocabulary, the handle is in a generation or caches as many
+    /// tokens or more, or the KV budget cannot hold the snapshot even after evicting idle sequences.
+    /// </summary>
+    public bool TryImportKv(string sequenceId, KvSnapshot snapshot)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sequenceId);
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var tokens = snapshot.TokenSpan;
+        if (snapshot.Descriptor != KvDescriptor || tokens.IsEmpty || tokens.Length >= Manifest.ContextLength
+            || snapshot.Data.Length != snapshot.ExpectedBytes)
+        {
+            return false;
+        }
+
+        foreach (var id in tokens)
+        {
+            if ((uint)id >= (uint)Manifest.VocabSize)
+            {
+                return false;
+            }
+        }
+
+        var count = tokens.Length;
+        var data = snapshot.Data;
+        return Pool.TryImport(sequenceId, tokens, staging => _kv.Import(staging, count, data.Span));
     }
 
     /// <summary>

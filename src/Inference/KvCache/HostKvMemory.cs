@@ -18,4 +18,25 @@ internal sealed class HostKvMemory(ModelManifest manifest) : KvMemory(OrtAllocat
             }
         }
     }
+
+    protected override unsafe void TransferHost(KvBlock block, int row, long headBytes, nint host, bool toHost)
+    {
+        var buffer = (byte*)host;
+        for (var t = 0; t < block.TensorCount; t++)
+        {
+            var tensor = (byte*)block.Pointer(t);
+            for (var h = 0; h < block.Heads; h++, buffer += headBytes)
+            {
+                var kv = tensor + Offset(block, row, h, 0);
+                if (toHost)
+                {
+                    Buffer.MemoryCopy(kv, buffer, headBytes, headBytes);
+                }
+                else
+                {
+                    Buffer.MemoryCopy(buffer, kv, headBytes, headBytes);
+                }
+            }
+        }
+    }
 }

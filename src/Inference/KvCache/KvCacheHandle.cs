@@ -77,6 +77,21 @@ public sealed class KvCacheHandle : IDisposable
         _layers = layers;
     }
 
+    /// <summary>
+    /// Replaces this handle's tokens and KV with <paramref name="staging"/>'s, which is left empty: an import into
+    /// an existing handle, so whoever holds this object sees the new cache. The old KV is disposed.
+    /// </summary>
+    internal void MoveCacheFrom(KvCacheHandle staging)
+    {
+        DropCache();
+        _tokens.AddRange(staging._tokens);
+        _layers = staging._layers;
+        _block = staging._block;
+        staging._layers = null;
+        staging._block = null;
+        staging._tokens.Clear();
+    }
+
     /// <summary>Drops the cached KV (eviction, release or an error); the tokens it covered are forgotten.</summary>
     internal void DropCache()
     {

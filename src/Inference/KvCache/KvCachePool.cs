@@ -7,7 +7,7 @@ namespace AutoGlm.Orleans.Inference.KvCache;
 /// budget is short, idle handles are evicted least recently used first. Handles in an active generation are
 /// never evicted. Thread-safe: handles are created and released by callers, reserved by the scheduler.
 /// </summary>
-public sealed class KvCachePool
+public sealed partial class KvCachePool
 {
     private readonly object _lock = new();
     private readonly LinkedList<KvCacheHandle> _idle = new();

@@ -76,6 +76,53 @@ internal abstract class KvMemory : IDisposable
         Interlocked.Add(ref _bytesCopied, blockBytes * _heads * _tensorCount);
     }
 
+    /// <summary>
+    /// Copies positions [0, tokens) of row <paramref name="row"/> of every tensor of <paramref name="block"/> to
+    /// host memory at <paramref name="destination"/>, as a <see cref="KvSnapshot"/> lays them out: tensor by
+    /// tensor (graph order), head by head, each head's <paramref name="tokens"/> × head dim elements contiguous.
+    /// </summary>
+    public unsafe void ReadRow(KvBlock block, int row, int tokens, Span<byte> destination)
+    {
+        var headBytes = CheckRow(block, row, tokens, destination.Length);
+        fixed (byte* host = destination)
+        {
+            TransferHost(block, row, headBytes, (nint)host, toHost: true);
+        }
+    }
+
+    /// <summary>The inverse of <see cref="ReadRow"/>: host bytes in snapshot order into positions [0, tokens) of a row.</summary>
+    public unsafe void WriteRow(ReadOnlySpan<byte> source, KvBlock block, int row, int tokens)
+    {
+        var headBytes = CheckRow(block, row, tokens, source.Length);
+        fixed (byte* host = source)
+        {
+            TransferHost(block, row, headBytes, (nint)host, toHost: false);
+        }
+    }
+
+    private long CheckRow(KvBlock block, int row, int tokens, int hostBytes)
+    {
+        if (tokens < 0 || tokens > block.Capacity || (uint)row >= (uint)block.Rows)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tokens),
+                $"{tokens} tokens of row {row} of a block of {block.Rows} rows × {block.Capacity} tokens");
+        }
+
+        var headBytes = (long)tokens * _headDim * _elementSize;
+        if (hostBytes != headBytes * _heads * _tensorCount)
+        {
+            throw new ArgumentException($"{tokens} tokens of KV are {headBytes * _heads * _tensorCount} bytes, not {hostBytes}", nameof(hostBytes));
+        }
+
+        return headBytes;
+    }
+
+    /// <summary>
+    /// For each tensor and head, moves <paramref name="headBytes"/> contiguous bytes between the block and the host
+    /// buffer at <paramref name="host"/> (pinned by the caller for the call; the move is complete on return).
+    /// </summary>
+    protected abstract void TransferHost(KvBlock block, int row, long headBytes, nint host, bool toHost);
+
     /// <summary>Byte offset of (row, head, position) in one tensor of a block.</summary>
     protected static long Offset(KvBlock block, int row, int head, int position) =>
         row * block.RowBytes + ((long)head * block.Capacity + position) * block.HeadDim * block.ElementSize;

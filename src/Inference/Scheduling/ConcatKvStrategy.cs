@@ -65,6 +65,55 @@ internal sealed class ConcatKvStrategy : IKvStrategy
         target.SetLayers(_layout.Slice(layers, 0, 0, tokens));
     }
 
+    /// <summary>Each [1,H,T,Dh] host tensor's first tokens, head by head: the snapshot's order is this layout's own.</summary>
+    public void Export(KvCacheHandle source, int tokens, Span<byte> destination)
+    {
+        var layers = source.Layers
+            ?? throw new InvalidOperationException($"sequence {source.Id} caches {source.CachedTokenCount} tokens but holds no KV tensors");
+        var headBytes = tokens * _layout.HeadDim * _layout.ElementSize;
+        var offset = 0;
+        foreach (var tensor in layers)
+        {
+            var length = KvLayout.LengthOf(tensor);
+            if (length < tokens)
+            {
+                throw new InvalidOperationException($"sequence {source.Id}: a KV tensor holds {length} tokens, not {tokens}");
+            }
+
+            var data = tensor.GetTensorMutableRawData();
+            for (var h = 0; h < _layout.Heads; h++, offset += headBytes)
+            {
+                data.Slice(h * length * _layout.HeadDim * _layout.ElementSize, headBytes).CopyTo(destination.Slice(offset, headBytes));
+            }
+        }
+    }
+
+    /// <summary>New [1,H,tokens,Dh] host tensors: each is one contiguous run of the snapshot, copied as it is.</summary>
+    public void Import(KvCacheHandle target, int tokens, ReadOnlySpan<byte> source)
+    {
+        var tensorBytes = _layout.Heads * tokens * _layout.HeadDim * _layout.ElementSize;
+        var layers = new OrtValue[_runner.KvTensorCount];
+        try
+        {
+            for (var i = 0; i < layers.Length; i++)
+            {
+                layers[i] = _layout.Allocate(1, tokens);
+                source.Slice(i * tensorBytes, tensorBytes).CopyTo(layers[i].GetTensorMutableRawData());
+            }
+        }
+        catch
+        {
+            foreach (var tensor in layers)
+            {
+                tensor?.Dispose();
+            }
+
+            throw;
+        }
+
+        target.SetLayers(layers);
+    }
+
 
     public void Dispose() => _batch.Dispose();
 }

@@ -30,6 +30,20 @@ internal interface IKvStrategy : IDisposable
     /// </summary>
     void CopyPrefix(KvCacheHandle source, KvCacheHandle target, int tokens);
 
+    /// <summary>
+    /// Writes the KV of the first <paramref name="tokens"/> cached tokens of <paramref name="source"/> (idle, held
+    /// by the caller) into <paramref name="destination"/>, in <see cref="KvSnapshot"/>'s byte order: device to
+    /// host when the KV is on a GPU. Off the scheduler thread, like <see cref="CopyPrefix"/>.
+    /// </summary>
+    void Export(KvCacheHandle source, int tokens, Span<byte> destination);
+
+    /// <summary>
+    /// Gives <paramref name="target"/> (empty, in no pool and no batch) KV of its own holding
+    /// <paramref name="tokens"/> tokens read from <paramref name="source"/> (<see cref="KvSnapshot"/>'s byte order),
+    /// in the memory this layout keeps idle KV in: host to device on a GPU. The caller sets the token list.
+    /// </summary>
+    void Import(KvCacheHandle target, int tokens, ReadOnlySpan<byte> source);
+
     /// <summary>Where the KV lives ("Cpu", "Cuda") and how many bytes of it were moved between buffers.</summary>
     KvTraffic Traffic { get; }
 }

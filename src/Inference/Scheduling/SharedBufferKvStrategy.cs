@@ -72,6 +72,34 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
         target.SetBlock(block);
     }
 
+    /// <summary>The handle's block row, head by head, to host memory (device to host on a GPU).</summary>
+    public void Export(KvCacheHandle source, int tokens, Span<byte> destination)
+    {
+        var block = source.Block
+            ?? throw new InvalidOperationException($"sequence {source.Id} caches {source.CachedTokenCount} tokens but holds no KV block");
+        _memory.ReadRow(block, 0, tokens, destination);
+    }
+
+    /// <summary>
+    /// A block of its own with the headroom a row leaving the batch gets (so the next turn's prefill writes in
+    /// place, as on the exporter after its turn), filled from host memory (host to device on a GPU).
+    /// </summary>
+    public void Import(KvCacheHandle target, int tokens, ReadOnlySpan<byte> source)
+    {
+        var block = _memory.Allocate(1, CapacityFor(tokens + SharedBufferDecodeBatch.LeaveHeadroom, _runner.Manifest.ContextLength));
+        try
+        {
+            _memory.WriteRow(source, block, 0, tokens);
+        }
+        catch
+        {
+            block.Dispose();
+            throw;
+        }
+
+        target.SetBlock(block);
+    }
+
     /// <summary>The handle's block, grown (valid prefix moved on the device) when it cannot hold <paramref name="total"/>.</summary>
     private KvBlock EnsureBlock(KvCacheHandle handle, int total, int promptLength)
     {

@@ -101,4 +101,41 @@ public sealed class CudaEngineTests
         Assert.Equal(cached, parent.Usage.CachedTokens);
         Assert.Equal(fresh.Tokens, parent.Tokens);
     }
+
+    [Fact]
+    public async Task A_snapshot_leaves_the_device_as_bytes_and_an_import_puts_them_back_on_it()
+    {
+        var model = RequireCuda();
+        var ct = TestContext.Current.CancellationToken;
+        var options = new Inference.Engine.EngineOptions { ModelPath = model, Device = ExecutionDevice.Cuda };
+        using var a = Inference.Engine.InferenceEngine.Create(options);
+        using var b = Inference.Engine.InferenceEngine.Create(options);
+        var prompt = a.EncodeChat([new(ChatRole.User, "What does Console.WriteLine do?")]);
+        var reply = await a.GenerateAsync("a", prompt, EngineFactory.Greedy(16), [], ct);
+        var cached = a.GetOrCreateHandle("a").Tokens.ToArray();
+
+        var export = System.Diagnostics.Stopwatch.StartNew();
+        var snapshot = a.ExportKv("a");
+        export.Stop();
+
+        Assert.NotNull(snapshot);
+        Assert.Equal(cached, snapshot.TokenIds);
+        Assert.Equal(cached.Length * a.Manifest.KvBytesPerToken, snapshot.Data.Length);
+        Assert.Contains(snapshot.Data.ToArray(), x => x != 0); // device to host landed real keys and values
+        var import = System.Diagnostics.Stopwatch.StartNew();
+        Assert.True(b.TryImportKv("moved", snapshot));
+        import.Stop();
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"CUDA: {cached.Length} tokens, {snapshot.Data.Length:N0} bytes; export {export.Elapsed.TotalMilliseconds:F2} ms, import {import.Elapsed.TotalMilliseconds:F2} ms");
+
+        Assert.True(b.Pool.TryGet("moved", out var moved));
+        Assert.Equal("Cuda", moved!.Block!.DeviceName);
+        Assert.Equal(snapshot.Data.ToArray(), b.ExportKv("moved")!.Data.ToArray()); // host to device and back, exactly
+        var followUp = a.Tokenizer.EncodeToIds("<|endoftext|><|user|>\nThank you.\n<|assistant|>\n").ToArray();
+        var turn2 = prompt.Concat(reply.Tokens).Concat(followUp).ToArray();
+        var continued = await b.GenerateAsync("moved", turn2, EngineFactory.Greedy(16), [], ct);
+        var expected = await a.GenerateAsync("a", turn2, EngineFactory.Greedy(16), [], ct);
+        Assert.Equal(cached.Length, continued.Usage.CachedTokens);
+        Assert.Equal(expected.Tokens, continued.Tokens);
+    }
 }
