@@ -126,6 +126,14 @@ public interface IBatchingGrain : IGrainWithStringKey
     [Alias("probe")]
     Task<PlacementProbe> Probe(string sequenceId);
 
+    /// <summary>
+    /// Takes one part of a sequence's KV moving here from a draining silo; the last part installs it in this silo's
+    /// pool, so placement finds the conversation's KV here. False when the transfer is refused (geometry, room, a
+    /// part out of order): the conversation then recomputes.
+    /// </summary>
+    [Alias("import-kv")]
+    Task<bool> ImportKv(KvTransferPart part);
+
     /// <summary>Releases a sequence's KV (a deleted conversation).</summary>
     [Alias("release")]
     Task Release(string sequenceId);

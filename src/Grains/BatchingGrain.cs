@@ -1,7 +1,11 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using AutoGlm.Orleans.Abstractions;
+using AutoGlm.Orleans.Grains.Conversations;
+using AutoGlm.Orleans.Grains.Moves;
 using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Inference.KvCache;
+using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 using Orleans.Placement;
 
@@ -16,9 +20,13 @@ namespace AutoGlm.Orleans.Grains;
 [Immovable]
 [KeepAlive]
 [Reentrant]
-public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails localSilo, LocalConversations conversations, SiloDrain drain)
+public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails localSilo, LocalConversations conversations, SiloDrain drain,
+    TimeProvider time, ILogger<BatchingGrain> logger)
     : Grain, IBatchingGrain
 {
+    // Transfers in flight are staged in memory: at most a quarter of the KV budget at a time.
+    private readonly KvImportStaging _imports = new(Math.Max(1, engine.Pool.BudgetBytes / 4), time);
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var key = this.GetPrimaryKeyString();
@@ -158,6 +166,36 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
             Conversations = conversations.Count,
             Draining = drain.IsDraining,
         });
+    }
+
+    public Task<bool> ImportKv(KvTransferPart part)
+    {
+        ArgumentNullException.ThrowIfNull(part);
+        if (drain.IsDraining)
+        {
+            return Task.FromResult(false);
+        }
+
+        try
+        {
+            if (_imports.Take(part, KvMover.GeometryOf(engine)) is not { } whole)
+            {
+                return Task.FromResult(true);
+            }
+
+            var imported = engine.TryImportKv(whole.SequenceId, new KvSnapshot(engine.KvDescriptor, whole.Tokens, whole.Data));
+            if (imported)
+            {
+                ConversationMetrics.KvImported.Add(1);
+            }
+
+            return Task.FromResult(imported);
+        }
+        catch (InvalidOperationException ex)
+        {
+            logger.LogInformation("KV transfer for {Sequence} refused: {Reason}", part.SequenceId, ex.Message);
+            return Task.FromResult(false);
+        }
     }
 
     public Task Release(string sequenceId)

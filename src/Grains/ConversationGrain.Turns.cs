@@ -47,7 +47,8 @@ public sealed partial class ConversationGrain
             _gate.ThrowIfBusy(Name, "send");
             if (_drain.IsDraining || _leaving)
             {
-                LeaveSilo();
+                // A turn that arrives while the KV moves waits for the move, so its retry finds the KV on the next silo.
+                await MoveAndLeaveAsync().WaitAsync(cancellationToken);
                 throw new ConversationMovedException($"silo {SiloName} is shutting down: conversation '{Name}' moves to another silo; retry at once");
             }
 
@@ -117,7 +118,7 @@ public sealed partial class ConversationGrain
             }
             else if (_leaving)
             {
-                LeaveSilo();
+                _ = MoveAndLeaveAsync();
             }
         }
     }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using AutoGlm.Orleans.Abstractions;
 using AutoGlm.Orleans.Grains.Conversations;
+using AutoGlm.Orleans.Grains.Moves;
 using AutoGlm.Orleans.Grains.Storage;
 using AutoGlm.Orleans.Grains.Turns;
 using AutoGlm.Orleans.Inference.Engine;
@@ -30,6 +31,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
     private readonly IClusterMembershipService _membership;
     private readonly LocalConversations _local;
     private readonly SiloDrain _drain;
+    private readonly KvMover _mover;
     private readonly ConversationOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<ConversationGrain> _logger;
@@ -38,10 +40,13 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
     private bool _stale = true;
     private Task? _loading;
     private bool _leaving;
+    private Task? _moving;
 
     public ConversationGrain(IConversationStore store, InferenceEngine engine, ILocalSiloDetails localSilo, IClusterMembershipService membership,
-        LocalConversations local, SiloDrain drain, IOptions<ConversationOptions> options, TimeProvider time, ILogger<ConversationGrain> logger)
+        LocalConversations local, SiloDrain drain, KvMover mover, IOptions<ConversationOptions> options, TimeProvider time,
+        ILogger<ConversationGrain> logger)
     {
+        _mover = mover;
         _store = store;
         _engine = engine;
         _prompts = PromptBuilder.For(engine);
@@ -275,12 +280,7 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
     public Task Leave()
     {
         _leaving = true;
-        if (_gate.IsIdle)
-        {
-            LeaveSilo();
-        }
-
-        return Task.CompletedTask;
+        return _gate.IsIdle ? MoveAndLeaveAsync() : Task.CompletedTask;
     }
 
     /// <summary>

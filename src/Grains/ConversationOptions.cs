@@ -29,6 +29,15 @@ public sealed class ConversationOptions
     /// <summary>On shutdown (SIGTERM), how long running turns may take to finish before they end with an error.</summary>
     public TimeSpan ShutdownDeadline { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// On shutdown, how long moving the conversations' KV to other silos may take in all; what has not moved by then
+    /// is recomputed on its next turn (counted). Zero turns moving off.
+    /// </summary>
+    public TimeSpan MoveDeadline { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>KV moves a draining silo runs at once.</summary>
+    public int ParallelMoves { get; set; } = 4;
+
     public void Validate()
     {
         if (IdleTtl < TimeSpan.Zero)
@@ -41,6 +50,8 @@ public sealed class ConversationOptions
             throw new ArgumentOutOfRangeException(nameof(TurnLease), "Conversations:TurnLease must be positive, ShutdownDeadline not negative");
         }
 
+        ArgumentOutOfRangeException.ThrowIfLessThan(MoveDeadline, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ParallelMoves);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxRequestIds);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInMemoryConversations);
         ArgumentException.ThrowIfNullOrWhiteSpace(KeyPrefix);

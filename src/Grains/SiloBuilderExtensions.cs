@@ -27,6 +27,8 @@ public static class SiloBuilderExtensions
         builder.Services.TryAddSingleton(sp => InferenceEngine.Create(engineOptions(sp), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         builder.Services.TryAddSingleton<LocalConversations>();
         builder.Services.TryAddSingleton<SiloDrain>();
+        builder.Services.TryAddSingleton<SiloDrainer>();
+        builder.Services.TryAddSingleton<Moves.KvMover>();
         builder.Services.TryAddSingleton<ApiKeyStore>();
         builder.AddIncomingGrainCallFilter<TenantCallFilter>();
         builder.Services.TryAddSingleton(TimeProvider.System);

@@ -20,6 +20,24 @@ internal static class ConversationMetrics
     public static readonly Counter<long> SharedTokens = Meter.CreateCounter<long>("autoglm.conversation.shared_tokens", "{token}",
         "History tokens whose KV a fork copied from its parent on the same silo instead of computing them");
 
+    public static readonly Counter<long> KvMoves = Meter.CreateCounter<long>("autoglm.conversation.kv_moves", "{conversation}",
+        "Conversations whose KV moved with them off a draining silo");
+
+    public static readonly Counter<long> KvBytesMoved = Meter.CreateCounter<long>("autoglm.conversation.kv_bytes_moved", "By",
+        "KV bytes sent to other silos by draining conversations");
+
+    public static readonly Counter<long> RecomputeAvoided = Meter.CreateCounter<long>("autoglm.conversation.recompute_avoided_tokens", "{token}",
+        "History tokens whose KV moved instead of being recomputed on the next silo");
+
+    public static readonly Counter<long> KvMoveFallbacks = Meter.CreateCounter<long>("autoglm.conversation.kv_move_fallbacks", "{conversation}",
+        "Draining conversations whose KV could not move (no room, no target, the deadline): their next turn recomputes");
+
+    public static readonly Counter<long> KvImported = Meter.CreateCounter<long>("autoglm.conversation.kv_imported", "{conversation}",
+        "KV transfers this silo took from draining silos");
+
+    public static readonly Histogram<double> DrainSeconds = Meter.CreateHistogram<double>("autoglm.silo.drain_seconds", "s",
+        "From SIGTERM (or an admin drain) until every conversation left and every turn ended");
+
     public static readonly Counter<long> Replays = Meter.CreateCounter<long>("autoglm.conversation.replays", "{request}",
         "Retried request ids answered with what the first attempt stored");
 

@@ -46,6 +46,13 @@ public static class HttpApi
         ConversationsEndpoints.Map(app);
         Responses.ResponsesEndpoint.Map(app);
         Responses.OpenAiConversationsEndpoints.Map(app);
+        Operator(app.MapPost("/admin/drain", async (AutoGlm.Orleans.Grains.SiloDrainer drainer, HttpContext context) =>
+        {
+            // The process keeps running: an operator drains a silo (its conversations leave with their KV), then stops it.
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            await drainer.DrainAsync(context.RequestAborted);
+            return Results.Json(new DrainResult(true, Math.Round(watch.Elapsed.TotalSeconds, 3)), HttpJsonContext.Default.DrainResult);
+        }), managementPort);
         Operator(app.MapPrometheusScrapingEndpoint("/metrics"), managementPort);
         Operator(app.MapOrleansDashboard(routePrefix: "/dashboard"), managementPort);
     }

@@ -109,6 +109,9 @@ public sealed class SendMessageRequest
 
 public sealed record ConversationCreated(string Id);
 
+/// <summary>POST /admin/drain: the silo drained (it keeps running, taking no turns) after this many seconds.</summary>
+public sealed record DrainResult(bool Drained, double Seconds);
+
 public sealed record ConversationView(
     string Id,
     string Silo,
@@ -149,6 +152,7 @@ public sealed record MessageDone(string FinishReason, string? Silo, ChatCompleti
 [JsonSerializable(typeof(CreateConversationRequest))]
 [JsonSerializable(typeof(SendMessageRequest))]
 [JsonSerializable(typeof(UpdateConversationRequest))]
+[JsonSerializable(typeof(DrainResult))]
 [JsonSerializable(typeof(ConversationCreated))]
 [JsonSerializable(typeof(ConversationView))]
 [JsonSerializable(typeof(MessageReply))]

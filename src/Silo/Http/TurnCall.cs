@@ -18,6 +18,9 @@ public sealed class TurnCall : IAsyncDisposable
     private static readonly TimeSpan MovedRetryDelay = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MembershipPoll = TimeSpan.FromMilliseconds(100);
 
+    // A conversation moving off a draining silo answers "moved" until its activation is on the next silo: keep asking.
+    private const int MaxMovedRetries = 50;
+
     private readonly CancellationTokenSource _cancel;
     private readonly IDisposable _tracking;
     private IAsyncEnumerator<ReplyChunk>? _stream;
@@ -68,7 +71,8 @@ public sealed class TurnCall : IAsyncDisposable
 
                     return call;
                 }
-                catch (Exception ex) when (attempt == 0 && !cancel.IsCancellationRequested && IsCutBeforeStart(ex))
+                catch (Exception ex) when (!cancel.IsCancellationRequested && IsCutBeforeStart(ex)
+                    && (attempt == 0 || (ex is ConversationMovedException && attempt < MaxMovedRetries)))
                 {
                     await DisposeQuietlyAsync(call._stream);
                     call._stream = null;
