@@ -165,13 +165,18 @@ public sealed class StorageFaultTests
         var home = cluster.Silos.Single(s => s.SiloAddress.ToString() == first.Silo);
         var other = cluster.Silos.Single(s => s != home);
 
-        // The home silo starts draining: the conversation leaves it (its KV stays parked there) and re-activates on the other.
+        // The home silo starts draining: the conversation leaves it with its KV (moved, not copied) and re-activates on the other.
         cluster.GetSiloServiceProvider(home.SiloAddress).GetRequiredService<SiloDrain>().Begin();
         await client.Get(id).Leave();
         var moved = await SendUntilMovedAsync(client, id, home);
         Assert.Equal(other.SiloAddress.ToString(), moved.Silo);
-        Assert.True(Pool(cluster, home).TryGet(client.Key(id), out _));
+        Assert.False(Pool(cluster, home).TryGet(client.Key(id), out _));
         Assert.True(Pool(cluster, other).TryGet(client.Key(id), out _));
+        // A copy parked on the first silo (a move that fell back, an older activation's KV): the delete must find it too.
+        var snapshot = Engine(cluster, other).ExportKv(client.Key(id));
+        Assert.NotNull(snapshot);
+        Assert.True(Engine(cluster, home).TryImportKv(client.Key(id), snapshot));
+        Assert.True(Pool(cluster, home).TryGet(client.Key(id), out _));
 
         await client.DeleteAsync(id);
         Assert.False(Pool(cluster, home).TryGet(client.Key(id), out _));
@@ -204,8 +209,10 @@ public sealed class StorageFaultTests
         }
     }
 
-    private static Inference.KvCache.KvCachePool Pool(InProcessTestCluster cluster, InProcessSiloHandle silo) =>
-        cluster.GetSiloServiceProvider(silo.SiloAddress).GetRequiredService<InferenceEngine>().Pool;
+    private static Inference.KvCache.KvCachePool Pool(InProcessTestCluster cluster, InProcessSiloHandle silo) => Engine(cluster, silo).Pool;
+
+    private static InferenceEngine Engine(InProcessTestCluster cluster, InProcessSiloHandle silo) =>
+        cluster.GetSiloServiceProvider(silo.SiloAddress).GetRequiredService<InferenceEngine>();
 
     private static async Task Eventually(Func<bool> condition, Func<string>? state = null)
     {
