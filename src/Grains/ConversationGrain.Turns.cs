@@ -57,17 +57,23 @@ public sealed partial class ConversationGrain
             _gate.BeginTurn(Name, run);
             var reader = run.Attach();
             _drain.TurnStarted(run);
-            _ = ProduceAsync(run, plan);
+            _ = ProduceAsync(run, plan, CacheScope());
             _ = WatchLeaseAsync(run);
             return (null, reader);
         }
     }
 
     /// <summary>Streams the reply from this silo's batcher into the run, then commits it. Ends the run exactly once.</summary>
-    private async Task ProduceAsync(TurnRun run, PlannedTurn plan)
+    private async Task ProduceAsync(TurnRun run, PlannedTurn plan, string scope)
     {
+        var system = plan.Seed?.SystemPrompt?.TokenIds ?? _log.SystemPrompt.TokenIds;
         try
         {
+            if (_prefixes.TryShare(scope, system, Id) is > 0 and var shared)
+            {
+                ConversationMetrics.SharedTokens.Add(shared, new KeyValuePair<string, object?>("source", "system_prompt"));
+            }
+
             var batcher = BatchingGrainKeys.ForSilo(GrainFactory, _localSilo.SiloAddress);
             ReplyChunk? final = null;
             await foreach (var chunk in batcher.Generate(plan.Work, run.Cancellation))
@@ -87,6 +93,7 @@ public sealed partial class ConversationGrain
             }
 
             run.Complete(plan.Ephemeral ? Unstored(run, plan, final) : await CommitTurnAsync(run, plan, final));
+            _prefixes.Remember(scope, system, Id);
         }
         catch (OperationCanceledException) when (run.Cancellation.IsCancellationRequested)
         {

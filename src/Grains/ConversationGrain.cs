@@ -32,6 +32,8 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
     private readonly LocalConversations _local;
     private readonly SiloDrain _drain;
     private readonly KvMover _mover;
+    private readonly Prefixes.SharedPrefixes _prefixes;
+    private readonly Tenancy.ApiKeyStore _keys;
     private readonly ConversationOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<ConversationGrain> _logger;
@@ -43,10 +45,12 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
     private Task? _moving;
 
     public ConversationGrain(IConversationStore store, InferenceEngine engine, ILocalSiloDetails localSilo, IClusterMembershipService membership,
-        LocalConversations local, SiloDrain drain, KvMover mover, IOptions<ConversationOptions> options, TimeProvider time,
-        ILogger<ConversationGrain> logger)
+        LocalConversations local, SiloDrain drain, KvMover mover, Prefixes.SharedPrefixes prefixes, Tenancy.ApiKeyStore keys,
+        IOptions<ConversationOptions> options, TimeProvider time, ILogger<ConversationGrain> logger)
     {
         _mover = mover;
+        _prefixes = prefixes;
+        _keys = keys;
         _store = store;
         _engine = engine;
         _prompts = PromptBuilder.For(engine);
@@ -293,6 +297,16 @@ public sealed partial class ConversationGrain : Grain, IConversationGrain
         _leaving = true;
         MigrateOnIdle();
     }
+
+    /// <summary>
+    /// Whose KV this turn may share: the conversation's tenant, and the cache salt of the key it came with (a salted
+    /// key's conversations share nothing with the same tenant's unsalted ones).
+    /// </summary>
+    private string CacheScope() =>
+        _keys.TryFind(TenantCredentials.Current, out var entry)
+        && string.Equals(entry.Tenant, ConversationKeys.TenantOf(Id), StringComparison.Ordinal)
+            ? entry.CacheScope
+            : ConversationKeys.TenantOf(Id);
 
     private SystemPromptRecord SystemPrompt(string? text)
     {

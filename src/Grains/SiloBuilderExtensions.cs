@@ -29,6 +29,7 @@ public static class SiloBuilderExtensions
         builder.Services.TryAddSingleton<SiloDrain>();
         builder.Services.TryAddSingleton<SiloDrainer>();
         builder.Services.TryAddSingleton<Moves.KvMover>();
+        builder.Services.TryAddSingleton<Prefixes.SharedPrefixes>();
         builder.Services.TryAddSingleton<ApiKeyStore>();
         builder.AddIncomingGrainCallFilter<TenantCallFilter>();
         builder.Services.TryAddSingleton(TimeProvider.System);
