@@ -5,6 +5,9 @@
 #   deploy/cluster.sh start [N]    # default 3 silos; HTTP on 5001.., silo 11111.., gateway 30000..; Redis 6379
 #   deploy/cluster.sh stop
 #   deploy/cluster.sh run [N]      # start, then wait; Ctrl-C stops everything
+#   deploy/cluster.sh roll         # a rolling restart of the running silos, one at a time: SIGTERM (its conversations
+#                                  # move to the others with their KV), wait for the exit, start it again, wait until
+#                                  # ready, then the next; the cluster serves throughout
 #
 # Environment: REDIS_PORT (6379), HTTP_BASE (5001), SILO_BASE (11111), GATEWAY_BASE (30000), MODEL (default model),
 # CONFIGURATION (Release), STATE_DIR (deploy/.run: pid and log files, and Redis' data in $STATE_DIR/redis),
@@ -40,13 +43,12 @@ start() {
     everysec|always) ;;
     *) echo "REDIS_FSYNC must be everysec or always (got $REDIS_FSYNC)" >&2; exit 2 ;;
   esac
-  local redis_conf="" redis_connection="127.0.0.1:$REDIS_PORT"
+  local redis_conf=""
   if [[ -n "$REDIS_PASSWORD" ]]; then
     if [[ "$REDIS_PASSWORD" =~ [,\"\\[:space:]] ]]; then
       echo "REDIS_PASSWORD must not contain ',', quotes, backslashes or spaces" >&2; exit 2
     fi
     redis_conf="requirepass \"$REDIS_PASSWORD\""
-    redis_connection="$redis_connection,password=$REDIS_PASSWORD"
   fi
   mkdir -p "$STATE_DIR/redis"
   # AOF, not RDB snapshots: every acknowledged turn is in the log (see REDIS_FSYNC above for what a crash may lose).
@@ -69,35 +71,70 @@ start() {
     exit 1
   fi
 
-  local model_args=()
+  for i in $(seq 0 $((n - 1))); do
+    launch_silo "$i"
+  done
+
+  for i in $(seq 0 $((n - 1))); do
+    wait_ready "$i" || { stop; exit 1; }
+  done
+}
+
+redis_connection() {
+  local connection="127.0.0.1:$REDIS_PORT"
+  [[ -n "$REDIS_PASSWORD" ]] && connection="$connection,password=$REDIS_PASSWORD"
+  echo "$connection"
+}
+
+launch_silo() {
+  local i="$1" model_args=()
   if [[ -n "${MODEL:-}" ]]; then
     model_args=(--model "$MODEL")
   fi
+  AUTOGLM_REDIS="$(redis_connection)" dotnet "$SILO_DLL" \
+    --silo-port $((SILO_BASE + i)) --gateway-port $((GATEWAY_BASE + i)) --http-port $((HTTP_BASE + i)) \
+    "${model_args[@]}" >>"$STATE_DIR/silo$i.log" 2>&1 &
+  echo $! >"$STATE_DIR/silo$i.pid"
+}
 
-  for i in $(seq 0 $((n - 1))); do
-    AUTOGLM_REDIS="$redis_connection" dotnet "$SILO_DLL" \
-      --silo-port $((SILO_BASE + i)) --gateway-port $((GATEWAY_BASE + i)) --http-port $((HTTP_BASE + i)) \
-      "${model_args[@]}" >"$STATE_DIR/silo$i.log" 2>&1 &
-    echo $! >"$STATE_DIR/silo$i.pid"
-  done
-
-  for i in $(seq 0 $((n - 1))); do
-    local url="http://localhost:$((HTTP_BASE + i))/healthz"
-    local ready=""
-    for _ in $(seq 1 120); do
-      if curl -sf "$url" >/dev/null 2>&1; then
-        ready=1
-        break
-      fi
-      sleep 0.5
-    done
-    if [[ -z "$ready" ]]; then
-      echo "silo $i did not become ready ($url); see $STATE_DIR/silo$i.log" >&2
-      stop
-      exit 1
+wait_ready() {
+  local i="$1" url="http://localhost:$((HTTP_BASE + $1))/healthz"
+  for _ in $(seq 1 120); do
+    if curl -sf "$url" >/dev/null 2>&1; then
+      echo "silo $i ready: http://localhost:$((HTTP_BASE + i)) (metrics /metrics, dashboard /dashboard)"
+      return 0
     fi
-    echo "silo $i ready: http://localhost:$((HTTP_BASE + i)) (metrics /metrics, dashboard /dashboard)"
+    sleep 0.5
   done
+  echo "silo $i did not become ready ($url); see $STATE_DIR/silo$i.log" >&2
+  return 1
+}
+
+# Waits up to 30 s for a process to exit after SIGTERM (the drain: moves, then running turns), then kills it.
+stop_pid() {
+  local pid="$1"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+roll() {
+  shopt -s nullglob
+  local pidfiles=("$STATE_DIR"/silo*.pid)
+  if [[ ${#pidfiles[@]} -lt 2 ]]; then
+    echo "roll needs a running cluster of 2 or more silos (start it with: $0 start N)" >&2; exit 2
+  fi
+  for pidfile in "${pidfiles[@]}"; do
+    local i="${pidfile##*/silo}"; i="${i%.pid}"
+    echo "silo $i: draining (its conversations move with their KV)"
+    stop_pid "$(cat "$pidfile")"
+    launch_silo "$i"
+    wait_ready "$i" || exit 1
+  done
+  echo "rolled ${#pidfiles[@]} silos"
 }
 
 stop() {
@@ -108,13 +145,7 @@ stop() {
     kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
   done
   for pidfile in "$STATE_DIR"/silo*.pid; do
-    local pid
-    pid="$(cat "$pidfile")"
-    for _ in $(seq 1 60); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    stop_pid "$(cat "$pidfile")"
     rm -f "$pidfile"
   done
   if [[ -f "$STATE_DIR/redis.pid" ]]; then
@@ -127,11 +158,12 @@ stop() {
 case "${1:-run}" in
   start) start "${2:-3}" ;;
   stop) stop ;;
+  roll) roll ;;
   run)
     start "${2:-3}"
     trap stop INT TERM
     echo "Ctrl-C stops the cluster"
     while true; do sleep 1; done
     ;;
-  *) echo "usage: $0 start [N] | stop | run [N]" >&2; exit 2 ;;
+  *) echo "usage: $0 start [N] | stop | run [N] | roll" >&2; exit 2 ;;
 esac
