@@ -17,8 +17,9 @@ public static class SiloHost
         var config = builder.Configuration;
         var conversations = config.GetSection(ConversationOptions.Section);
         builder.Services.Configure<ConversationOptions>(conversations);
-        // The drain deadline for running turns, then room for Kestrel and the Orleans silo to stop.
-        var deadline = conversations.GetValue(nameof(ConversationOptions.ShutdownDeadline), new ConversationOptions().ShutdownDeadline);
+        // The KV moves' deadline, the drain deadline for running turns, then room for Kestrel and the Orleans silo to stop.
+        var deadline = conversations.GetValue(nameof(ConversationOptions.ShutdownDeadline), new ConversationOptions().ShutdownDeadline)
+            + conversations.GetValue(nameof(ConversationOptions.MoveDeadline), new ConversationOptions().MoveDeadline);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = deadline + TimeSpan.FromSeconds(15));
         builder.Services.AddHostedService<GracefulShutdown>();
 
