@@ -106,6 +106,14 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("leave")]
     [AlwaysInterleave]
     Task Leave();
+
+    /// <summary>
+    /// Its silo is loaded: when idle, move with its KV to a less loaded silo (and migrate there). True when it moved;
+    /// false when it is busy, has no KV here, or no silo has room (it then stays).
+    /// </summary>
+    [Alias("rebalance")]
+    [AlwaysInterleave]
+    Task<bool> Rebalance();
 }
 
 /// <summary>

@@ -11,10 +11,24 @@ namespace AutoGlm.Orleans.Grains;
 /// </summary>
 public sealed partial class ConversationGrain
 {
-    private Task MoveAndLeaveAsync() => _moving ??= MoveThenMigrateAsync();
+    private Task MoveAndLeaveAsync() => _moving ??= MoveThenMigrateAsync(alwaysLeave: true);
 
-    private async Task MoveThenMigrateAsync()
+    public async Task<bool> Rebalance()
     {
+        if (!_gate.IsIdle || _leaving || _moving is not null || _drain.IsDraining || !_log.Exists)
+        {
+            return false;
+        }
+
+        var moving = MoveThenMigrateAsync(alwaysLeave: false);
+        _moving = moving;
+        return await moving;
+    }
+
+    /// <summary>Moves the KV; then migrates (after a drain's move always, after a rebalance only when the KV moved).</summary>
+    private async Task<bool> MoveThenMigrateAsync(bool alwaysLeave)
+    {
+        var moved = false;
         try
         {
             if (_log.Exists && _options.MoveDeadline > TimeSpan.Zero)
@@ -26,6 +40,7 @@ public sealed partial class ConversationGrain
                 {
                     // The copy on the target is the conversation's KV now: free this silo's.
                     ReleaseLocalKv();
+                    moved = true;
                 }
             }
         }
@@ -36,8 +51,18 @@ public sealed partial class ConversationGrain
         }
         finally
         {
-            LeaveSilo();
+            if (alwaysLeave || moved)
+            {
+                LeaveSilo();
+            }
+            else
+            {
+                // A rebalance that moved nothing: the conversation stays, ready for the next round.
+                _moving = null;
+            }
         }
+
+        return moved;
     }
 
     private void Count(KvMoveResult result)

@@ -45,10 +45,11 @@ public sealed partial class ConversationGrain
             }
 
             _gate.ThrowIfBusy(Name, "send");
-            if (_drain.IsDraining || _leaving)
+            if (_drain.IsDraining || _leaving || _moving is not null)
             {
-                // A turn that arrives while the KV moves waits for the move, so its retry finds the KV on the next silo.
-                await MoveAndLeaveAsync().WaitAsync(cancellationToken);
+                // A turn that arrives while the KV moves waits for the move, so its retry finds the KV where it went (or
+                // here again, when a rebalance moved nothing).
+                await (_drain.IsDraining || _leaving ? MoveAndLeaveAsync() : _moving!).WaitAsync(cancellationToken);
                 throw new ConversationMovedException($"silo {SiloName} is shutting down: conversation '{Name}' moves to another silo; retry at once");
             }
 

@@ -35,6 +35,15 @@ public sealed class ConversationOptions
     /// </summary>
     public TimeSpan MoveDeadline { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>How often a silo checks whether to hand idle conversations (with their KV) to a less loaded one; zero: never.</summary>
+    public TimeSpan RebalancePeriod { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>KV use (of the budget) past which a silo hands idle conversations to another.</summary>
+    public double RebalanceHighWatermark { get; set; } = 0.85;
+
+    /// <summary>It hands them until back under this, and only to a silo that stays under it.</summary>
+    public double RebalanceLowWatermark { get; set; } = 0.6;
+
     /// <summary>KV moves a draining silo runs at once.</summary>
     public int ParallelMoves { get; set; } = 4;
 
@@ -52,6 +61,11 @@ public sealed class ConversationOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MoveDeadline, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ParallelMoves);
+        if (!(RebalanceLowWatermark > 0 && RebalanceLowWatermark < RebalanceHighWatermark && RebalanceHighWatermark <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(RebalanceHighWatermark), "Conversations: 0 < RebalanceLowWatermark < RebalanceHighWatermark <= 1");
+        }
+
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxRequestIds);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInMemoryConversations);
         ArgumentException.ThrowIfNullOrWhiteSpace(KeyPrefix);
