@@ -58,6 +58,9 @@ internal sealed class ActiveRequest
 
     public int ComputedTokens { get; set; }
 
+    /// <summary>Tokens the restore tier put back into the handle at submission (<see cref="TierRestorer"/>).</summary>
+    public int RestoredTokens { get; init; }
+
     /// <summary>Index in <see cref="Prompt"/> of the next token to prefill.</summary>
     public int PrefillCursor { get; set; }
 
@@ -82,5 +85,6 @@ internal sealed class ActiveRequest
 
     public bool IsStopToken(int token) => Array.IndexOf(_stopTokenIds, token) >= 0;
 
-    public GenerationUsage Usage() => new(Prompt.Length, CachedTokens, ComputedTokens, Generated);
+    public GenerationUsage Usage() =>
+        new(Prompt.Length, CachedTokens, ComputedTokens, Generated) { RestoredTokens = Math.Min(RestoredTokens, CachedTokens) };
 }
