@@ -197,11 +197,12 @@ public sealed class InferenceEngine : IDisposable
         }
 
         ActiveRequest active;
+        StagedRestore? staged = null;
         try
         {
-            // An evicted sequence's KV comes back from the restore tier here, on the caller's thread, before it is
-            // queued: the scheduler's thread never waits for a file (TierRestorer says why).
-            var restored = _restorer?.Restore(handle, prompt) ?? 0;
+            // An evicted sequence's KV is read back from the restore tier here, on the caller's thread, before it is
+            // queued; admission imports it: the scheduler's thread never waits for a file (TierRestorer says why).
+            staged = _restorer?.Restore(handle, prompt);
             var stops = request.StopTokenIds is { } s ? [.. s] : _endOfTurn;
             active = new ActiveRequest(request, prompt, stops,
                 new TokenSampler(request.Sampling, Manifest.VocabSize),
@@ -209,12 +210,13 @@ public sealed class InferenceEngine : IDisposable
                 request.Sampling.StopSequences is { Count: > 0 } stopSequences ? new StopSequenceMatcher(stopSequences) : null,
                 cancellationToken)
             {
-                RestoredTokens = restored,
+                Staged = staged,
             };
             _scheduler.Enqueue(active);
         }
         catch
         {
+            staged?.Dispose();
             Pool.Deactivate(handle);
             throw;
         }

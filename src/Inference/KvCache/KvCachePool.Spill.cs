@@ -70,7 +70,7 @@ public sealed partial class KvCachePool
     }
 
     /// <summary>
-    /// Gives <paramref name="handle"/>, held by the caller's generation (activated, not yet queued), exactly
+    /// Gives <paramref name="handle"/>, held by the generation being admitted (active, so nothing else reaches it), exactly
     /// <paramref name="tokens"/>, their KV written by <paramref name="write"/> into a staging handle: a restore from
     /// the tier. The bytes are reserved first (idle handles evicted, and spilled, for them; the handle's own cache
     /// counted as free), then pass to used in one step with the handle taking the staging cache. False, nothing

@@ -25,8 +25,12 @@ internal sealed class RestoreTier : IDisposable
 
     internal const string FileExtension = ".kv";
 
-    /// <summary>Disk tier: the most spilled bytes waiting in memory for the writer (one larger spill always may).</summary>
-    internal const long MaxPendingWriteBytes = 64L << 20;
+    /// <summary>
+    /// Disk tier: the most spilled bytes waiting in memory for the writer (one larger spill always may). Small: the writer
+    /// drains page-cache writes at GB/s, so only an eviction storm on a slow disk reaches it, and then skipping spills beats
+    /// holding evicted KV in memory the budget no longer counts.
+    /// </summary>
+    internal const long MaxPendingWriteBytes = 16L << 20;
 
     private static readonly TimeSpan ExportWait = TimeSpan.FromSeconds(10);
 
@@ -38,6 +42,7 @@ internal sealed class RestoreTier : IDisposable
     private readonly Channel<Entry>? _writes;
     private readonly Task? _writer;
     private long _bytes;
+    private long _stagedBytes;
     private long _pendingWriteBytes;
     private long _fileNumber;
     private long _spills, _skippedTooLarge, _skippedBacklog, _failures, _evictions;
@@ -141,10 +146,10 @@ internal sealed class RestoreTier : IDisposable
                 return null;
             }
 
-            while (_bytes + bytes > CapacityBytes && _lru.First is { } oldest)
+            if (!MakeRoomLocked(bytes))
             {
-                RemoveLocked(oldest.Value);
-                _evictions++;
+                _skippedTooLarge++; // staged restores hold the rest of the bound
+                return null;
             }
 
             var entry = new Entry(id, tokens, bytes);
@@ -159,6 +164,51 @@ internal sealed class RestoreTier : IDisposable
             _bytes += bytes;
             return entry;
         }
+    }
+
+    /// <summary>
+    /// A restore read at submission waits for admission (the KV budget could not hold it then): its bytes count in the
+    /// bound until <see cref="Unstage"/>, before any entry (the oldest go to make room). False when they cannot fit.
+    /// </summary>
+    public bool TryStage(long bytes)
+    {
+        lock (_lock)
+        {
+            if (_disposed || !MakeRoomLocked(bytes))
+            {
+                return false;
+            }
+
+            _stagedBytes += bytes;
+            return true;
+        }
+    }
+
+    public void Unstage(long bytes)
+    {
+        lock (_lock)
+        {
+            _stagedBytes -= bytes;
+        }
+
+        Sweep();
+    }
+
+    /// <summary>Evicts the oldest entries until <paramref name="bytes"/> more fit in the bound with the staged ones; false if they never can.</summary>
+    private bool MakeRoomLocked(long bytes)
+    {
+        if (_stagedBytes + bytes > CapacityBytes)
+        {
+            return false;
+        }
+
+        while (_bytes + _stagedBytes + bytes > CapacityBytes && _lru.First is { } oldest)
+        {
+            RemoveLocked(oldest.Value);
+            _evictions++;
+        }
+
+        return true;
     }
 
     /// <summary>The entry's bytes are exported: kept (host) or handed to the writer (disk).</summary>
@@ -297,7 +347,7 @@ internal sealed class RestoreTier : IDisposable
     {
         lock (_lock)
         {
-            return new RestoreTierStats(Kind, CapacityBytes, _bytes, _entries.Count, _pendingWriteBytes, _spills, _skippedTooLarge,
+            return new RestoreTierStats(Kind, CapacityBytes, _bytes + _stagedBytes, _entries.Count, _stagedBytes, _pendingWriteBytes, _spills, _skippedTooLarge,
                 _skippedBacklog, _failures, _evictions, Interlocked.Read(ref _hits), Interlocked.Read(ref _restoredTokens),
                 Interlocked.Read(ref _missesAbsent), Interlocked.Read(ref _missesMismatch), Interlocked.Read(ref _missesRefused), Folder);
         }

@@ -8,11 +8,12 @@ namespace AutoGlm.Orleans.Inference.KvCache;
 /// </summary>
 /// <param name="Kind"><see cref="RestoreTierKind.Host"/>, <see cref="RestoreTierKind.Disk"/>, or <see cref="RestoreTierKind.Off"/> when there is no tier.</param>
 /// <param name="CapacityBytes">The bound (<see cref="EngineOptions.RestoreTierBytes"/>).</param>
-/// <param name="BytesHeld">KV bytes of the entries held (in memory, on disk or being written), never above the bound.</param>
+/// <param name="BytesHeld">KV bytes of the entries held (in memory, on disk or being written) and of staged restores, never above the bound.</param>
 /// <param name="Entries">Sequences the tier holds.</param>
+/// <param name="StagedBytes">Of those, restores read at submission that wait for admission (the KV budget could not hold them then).</param>
 /// <param name="PendingWriteBytes">Disk tier: bytes spilled but not yet written (held in memory meanwhile).</param>
 /// <param name="Spills">Evicted sequences stored.</param>
-/// <param name="SkippedTooLarge">Spills skipped: larger than the whole bound.</param>
+/// <param name="SkippedTooLarge">Spills skipped: larger than the whole bound (less the staged restores).</param>
 /// <param name="SkippedBacklog">Spills skipped: the disk writes in flight already held their bound in memory.</param>
 /// <param name="Failures">Spills lost to an error (exporting or writing); the sequence recomputes.</param>
 /// <param name="Evictions">Entries dropped, oldest first, to make room for newer spills.</param>
@@ -27,6 +28,7 @@ public sealed record RestoreTierStats(
     long CapacityBytes,
     long BytesHeld,
     int Entries,
+    long StagedBytes,
     long PendingWriteBytes,
     long Spills,
     long SkippedTooLarge,
@@ -41,7 +43,7 @@ public sealed record RestoreTierStats(
     string? Folder)
 {
     /// <summary>No tier (<see cref="EngineOptions.RestoreTierBytes"/> 0 or <see cref="RestoreTierKind.Off"/>).</summary>
-    public static RestoreTierStats Off { get; } = new(RestoreTierKind.Off, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null);
+    public static RestoreTierStats Off { get; } = new(RestoreTierKind.Off, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null);
 
     /// <summary>Every miss: turns of evicted sequences that recomputed their history.</summary>
     public long Misses => MissesAbsent + MissesMismatch + MissesRefused;

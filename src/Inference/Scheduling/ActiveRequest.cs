@@ -58,8 +58,11 @@ internal sealed class ActiveRequest
 
     public int ComputedTokens { get; set; }
 
-    /// <summary>Tokens the restore tier put back into the handle at submission (<see cref="TierRestorer"/>).</summary>
-    public int RestoredTokens { get; init; }
+    /// <summary>Tokens the restore tier put back into the handle at admission (<see cref="TierRestorer"/>).</summary>
+    public int RestoredTokens { get; set; }
+
+    /// <summary>KV read from the restore tier at submission: admission imports it.</summary>
+    public StagedRestore? Staged { get; set; }
 
     /// <summary>Index in <see cref="Prompt"/> of the next token to prefill.</summary>
     public int PrefillCursor { get; set; }
@@ -82,6 +85,14 @@ internal sealed class ActiveRequest
     public long FirstTokenTimestamp { get; set; }
 
     public long LastTokenTimestamp { get; set; }
+
+    /// <summary>The request is over (finished, failed or refused): its sampler and a restore still staged go.</summary>
+    public void Release()
+    {
+        Sampler.Dispose();
+        Staged?.Dispose();
+        Staged = null;
+    }
 
     public bool IsStopToken(int token) => Array.IndexOf(_stopTokenIds, token) >= 0;
 

@@ -118,6 +118,51 @@ public sealed class RestoreTierTests
 
     [Theory]
     [InlineData(KvLayouts.Shared, RestoreTierKind.Disk)]
+    [InlineData(KvLayouts.Optimum, RestoreTierKind.Disk)]
+    public async Task A_restore_waits_staged_while_running_generations_hold_the_budget_and_is_imported_at_admission(string layout, RestoreTierKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var folder = new TempDirectory();
+        using var engine = RestoreTierSetup.Create(layout, kind, folder, Budget);
+        using var reference = EngineFactory.Create(layout, o => o with { RestoreTierKind = RestoreTierKind.Off });
+        var promptA = Prompt(engine, "Tell me a fortune.");
+        var first = await engine.GenerateAsync("a", promptA, EngineFactory.Greedy(NewTokens), [], ct);
+        var history = engine.GetOrCreateHandle("a").CachedTokenCount;
+        await engine.GenerateAsync("b", Prompt(engine, "What is HttpClient for?"), EngineFactory.Greedy(NewTokens), [], ct);
+        await engine.GenerateAsync("c", Prompt(engine, "Goodbye."), EngineFactory.Greedy(NewTokens), [], ct);
+        Assert.Equal(0, engine.GetOrCreateHandle("a").CachedTokenCount);
+        await RestoreTierSetup.SettledAsync(engine, ct);
+
+        // D runs and holds most of the budget: A's history cannot come back into it until D is done.
+        var promptD = Prompt(engine, "Hello!");
+        var maxD = Budget - history - promptD.Length + 20;
+        var d = engine.Submit(new GenerationRequest(engine.GetOrCreateHandle("d"), promptD, EngineFactory.Greedy(maxD)) { StopTokenIds = [] }, ct);
+        await d.ReadAsync(ct);
+        var turn2 = NextTurn(engine, promptA, first);
+        var a = engine.Submit(new GenerationRequest(engine.GetOrCreateHandle("a"), turn2, EngineFactory.Greedy(NewTokens)) { StopTokenIds = [] }, ct);
+
+        var staged = engine.GetRestoreTierStats();
+        Assert.Equal(history * RestoreTierSetup.BytesPerToken, staged.StagedBytes); // read, waiting for admission
+        Assert.Equal(0, staged.Hits);
+        Assert.Equal(0, engine.GetOrCreateHandle("a").CachedTokenCount);
+        var dDone = await EngineFactory.CollectAsync(d, ct);
+        var second = await EngineFactory.CollectAsync(a, ct);
+
+        await reference.GenerateAsync("a", promptA, EngineFactory.Greedy(NewTokens), [], ct);
+        var expected = await reference.GenerateAsync("a", turn2, EngineFactory.Greedy(NewTokens), [], ct);
+        Assert.Equal(maxD - 1, dDone.Tokens.Length);
+        Assert.Equal(history, second.Usage.CachedTokens);
+        Assert.Equal(history, second.Usage.RestoredTokens);
+        Assert.Equal(expected.Tokens, second.Tokens);
+        var after = await RestoreTierSetup.SettledAsync(engine, ct);
+        Assert.Equal(1, after.Hits);
+        Assert.Equal(0, after.Misses);
+        Assert.Equal(0, after.StagedBytes);
+        Assert.True(after.BytesHeld <= after.CapacityBytes);
+    }
+
+    [Theory]
+    [InlineData(KvLayouts.Shared, RestoreTierKind.Disk)]
     [InlineData(KvLayouts.Optimum, RestoreTierKind.Host)]
     public async Task A_prompt_that_departs_from_the_restored_history_restores_only_the_common_part(string layout, RestoreTierKind kind)
     {
@@ -282,6 +327,84 @@ public sealed class RestoreTierTests
 
         Assert.False(Directory.Exists(engineFolder)); // disposing the engine deletes its folder, entries and all
         Assert.True(Directory.Exists(live));
+    }
+
+    [Theory]
+    [InlineData(KvLayouts.Shared, RestoreTierKind.Disk)]
+    [InlineData(KvLayouts.Optimum, RestoreTierKind.Host)]
+    public async Task Turns_releases_and_imports_racing_each_other_stay_exact_and_leave_nothing_behind(string layout, RestoreTierKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var folder = new TempDirectory();
+        using var engine = RestoreTierSetup.Create(layout, kind, folder, 2 * Budget);
+        using var reference = EngineFactory.Create(layout, o => o with { RestoreTierKind = RestoreTierKind.Off });
+        string[] questions = ["Tell me a fortune.", "What is HttpClient for?", "Goodbye.", "Hello!", "Count to five.", "What is a task?"];
+        var firstTurns = questions.Select(q => Prompt(engine, q)).ToArray();
+        var replies = new Generation[questions.Length];
+        for (var i = 0; i < questions.Length; i++)
+        {
+            replies[i] = await reference.GenerateAsync($"r{i}", firstTurns[i], EngineFactory.Greedy(NewTokens), [], ct);
+        }
+
+        var secondTurns = firstTurns.Select((p, i) => NextTurn(engine, p, replies[i])).ToArray();
+        var expected = new int[questions.Length][];
+        for (var i = 0; i < questions.Length; i++)
+        {
+            expected[i] = (await reference.GenerateAsync($"r{i}", secondTurns[i], EngineFactory.Greedy(NewTokens), [], ct)).Tokens;
+        }
+
+        var snapshot = reference.ExportKv("r0")!;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // Meanwhile on other threads: imports evicting (and spilling) from callers' threads, and releases of other ids.
+        var churn = Task.Run(async () =>
+        {
+            for (var n = 0; !stop.IsCancellationRequested; n++)
+            {
+                engine.TryImportKv($"imported-{n % 4}", snapshot);
+                if (n % 3 == 0)
+                {
+                    engine.GetOrCreateHandle($"imported-{(n + 1) % 4}").Dispose();
+                }
+
+                await Task.Delay(1, CancellationToken.None);
+            }
+        }, CancellationToken.None);
+
+        for (var round = 0; round < 3; round++)
+        {
+            // All first turns, then all second turns: the later first turns push the earlier ones out, and the second
+            // turns restore them while the others run (restored at submission, or staged when the budget is busy).
+            await Task.WhenAll(Enumerable.Range(0, questions.Length).Select(async i =>
+            {
+                var first = await engine.GenerateAsync($"c{round}-{i}", firstTurns[i], EngineFactory.Greedy(NewTokens), [], ct);
+                Assert.Equal(replies[i].Tokens, first.Tokens);
+            }));
+            await Task.WhenAll(Enumerable.Range(0, questions.Length).Select(async i =>
+            {
+                var second = await engine.GenerateAsync($"c{round}-{i}", secondTurns[i], EngineFactory.Greedy(NewTokens), [], ct);
+                Assert.Equal(expected[i], second.Tokens);
+                Assert.Equal(second.Usage.PromptTokens, second.Usage.CachedTokens + second.Usage.ComputedTokens);
+                Assert.InRange(second.Usage.RestoredTokens, 0, second.Usage.CachedTokens);
+            }));
+        }
+
+        await stop.CancelAsync();
+        await churn;
+        var stats = await RestoreTierSetup.SettledAsync(engine, ct);
+        Assert.True(stats.Spills > 0 && stats.Hits > 0, stats.ToString());
+        Assert.True(stats.BytesHeld <= stats.CapacityBytes);
+        Assert.Equal(0, stats.StagedBytes);
+        Assert.Equal(0, engine.Pool.Snapshot().ReservedBytes);
+
+        engine.Pool.ReleaseIdle(TimeSpan.Zero);
+        var empty = await RestoreTierSetup.SettledAsync(engine, ct);
+        Assert.Equal(0, empty.Entries);
+        Assert.Equal(0, empty.BytesHeld);
+        Assert.Equal(0, engine.Pool.UsedBytes);
+        if (empty.Folder is not null)
+        {
+            Assert.Empty(Directory.GetFileSystemEntries(empty.Folder));
+        }
     }
 
     [Fact]

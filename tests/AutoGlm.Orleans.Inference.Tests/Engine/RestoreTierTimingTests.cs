@@ -72,7 +72,7 @@ public sealed class RestoreTierTimingTests
             medians[kind] = Median(ttft);
             var how = kind == RestoreTierKind.Off ? "recompute" : "restore from " + kind.ToString().ToLowerInvariant();
             output?.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{layout}, {history.TokenCount} tokens of history ({history.Data.Length / 1048576.0:F2} MiB of KV), {how}: next turn's TTFT median {medians[kind]:F1} ms (min {ttft.Min():F1}, max {ttft.Max():F1}; Submit, restore included, median {Median(restoreMs):F2} ms) over {Rounds} rounds"));
+                $"{layout}, {history.TokenCount} tokens of history ({history.Data.Length / 1048576.0:F2} MiB of KV), {how}: next turn's TTFT median {medians[kind]:F1} ms (min {ttft.Min():F1}, max {ttft.Max():F1}; Submit, tier read included, median {Median(restoreMs):F2} ms) over {Rounds} rounds"));
         }
 
         output?.WriteLine(FormattableString.Invariant(
