@@ -167,7 +167,7 @@ internal sealed class RestoreTier : IDisposable
     }
 
     /// <summary>
-    /// A restore read at submission waits for admission (the KV budget could not hold it then): its bytes count in the
+    /// A restore read at submission waits for admission to import it: its bytes count in the
     /// bound until <see cref="Unstage"/>, before any entry (the oldest go to make room). False when they cannot fit.
     /// </summary>
     public bool TryStage(long bytes)

@@ -10,7 +10,7 @@ namespace AutoGlm.Orleans.Inference.KvCache;
 /// <param name="CapacityBytes">The bound (<see cref="EngineOptions.RestoreTierBytes"/>).</param>
 /// <param name="BytesHeld">KV bytes of the entries held (in memory, on disk or being written) and of staged restores, never above the bound.</param>
 /// <param name="Entries">Sequences the tier holds.</param>
-/// <param name="StagedBytes">Of those, restores read at submission that wait for admission (the KV budget could not hold them then).</param>
+/// <param name="StagedBytes">Of those, restores read at submission that wait for admission to import them.</param>
 /// <param name="PendingWriteBytes">Disk tier: bytes spilled but not yet written (held in memory meanwhile).</param>
 /// <param name="Spills">Evicted sequences stored.</param>
 /// <param name="SkippedTooLarge">Spills skipped: larger than the whole bound (less the staged restores).</param>
