@@ -48,6 +48,31 @@ public sealed record EngineOptions
 
     public double KvBudgetFraction { get; init; } = 0.25;
 
+    /// <summary>
+    /// Where the KV of evicted sequences goes (the restore tier): <see cref="Engine.RestoreTierKind.Auto"/> keeps it
+    /// in host memory when the KV lives on a GPU and in files on local disk otherwise. The next turn of an evicted
+    /// sequence restores its cache from there instead of recomputing it.
+    /// </summary>
+    public RestoreTierKind RestoreTierKind { get; init; } = RestoreTierKind.Auto;
+
+    /// <summary>
+    /// The restore tier's bound in bytes of KV (file headers not counted); 0 turns it off. The default,
+    /// <see cref="DefaultRestoreTierBytes"/> (4 GiB), is vLLM's swap space per GPU: a fixed bound, so the tier's
+    /// host memory or disk does not grow with the machine or the KV budget, small next to a GPU server's host memory or
+    /// any local disk, and still ~700,000 tokens of tiny-chat's KV (~100,000 of a 9B model's at ~40 KB a token).
+    /// </summary>
+    public long RestoreTierBytes { get; init; } = DefaultRestoreTierBytes;
+
+    /// <summary>
+    /// The folder of the disk tier's files; each engine writes into a folder of its own inside it (deleted when the
+    /// engine is disposed) and deletes the folders of engines whose process is gone. Null: the temp folder's
+    /// <c>autoglm-restore-tier</c>.
+    /// </summary>
+    public string? RestoreTierPath { get; init; }
+
+    /// <summary>The default <see cref="RestoreTierBytes"/>: 4 GiB.</summary>
+    public const long DefaultRestoreTierBytes = 4L << 30;
+
     internal void Validate()
     {
         ArgumentException.ThrowIfNullOrEmpty(ModelPath);
@@ -55,6 +80,12 @@ public sealed record EngineOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTokensPerStep);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxQueueLength);
         ArgumentOutOfRangeException.ThrowIfNegative(KvBudgetBytes);
+        ArgumentOutOfRangeException.ThrowIfNegative(RestoreTierBytes);
+        if (!Enum.IsDefined(RestoreTierKind))
+        {
+            throw new ArgumentOutOfRangeException(nameof(RestoreTierKind), RestoreTierKind, "must be Auto, Host, Disk or Off");
+        }
+
         ArgumentOutOfRangeException.ThrowIfNegative(IntraOpThreads);
         if (MaxQueueWait < TimeSpan.Zero && MaxQueueWait != Timeout.InfiniteTimeSpan)
         {

@@ -21,6 +21,9 @@ public sealed record EngineStats(int Waiting, int Running, long Steps, long Repa
     /// <summary>KV bytes allocated on <see cref="KvDevice"/> so far.</summary>
     public long KvBytesAllocated { get; init; }
 
+    /// <summary>The restore tier of evicted KV: what it holds and what it did (<see cref="RestoreTierStats.Off"/> without one).</summary>
+    public RestoreTierStats RestoreTier { get; init; } = RestoreTierStats.Off;
+
     /// <summary>True when the graph writes KV in place (shared past/present buffers).</summary>
     public bool SharedKvBuffers { get; init; }
 }

@@ -24,6 +24,8 @@ public sealed class InferenceEngine : IDisposable
     private readonly IKvStrategy _kv;
     private readonly StepScheduler _scheduler;
     private readonly EngineMetrics _metrics;
+    private readonly RestoreTier? _tier;
+    private readonly TierRestorer? _restorer;
     private readonly int[] _endOfTurn;
     private int _disposed;
 
@@ -43,13 +45,21 @@ public sealed class InferenceEngine : IDisposable
         _endOfTurn = Manifest.EndOfTurnTokenIds.Count > 0
             ? [.. Manifest.EndOfTurnTokenIds]
             : Manifest.EosTokenId is { } eos ? [eos] : [];
-        _metrics = new EngineMetrics(Gauges, meterFactory);
         // Made here, not in the scheduler, because prefix copies (TryCopyKvPrefix) need it off the scheduler's thread.
         _kv = Manifest.PastPresentShareBuffer
             ? new SharedBufferKvStrategy(_runner, _runner.CreateKvMemory(), options.MaxBatchSize)
             : new ConcatKvStrategy(_runner);
-        _scheduler = new StepScheduler(_runner, _kv, Pool, options, _metrics);
         KvDescriptor = KvDescriptor.Of(Manifest);
+        // Host memory is the next tier when the KV lives on the device; disk when it lives in host memory already.
+        _tier = RestoreTier.Create(options, KvDescriptor, kvOnDevice: _kv.Traffic.Device != "Cpu");
+        _metrics = new EngineMetrics(Gauges, meterFactory, GetRestoreTierStats);
+        if (_tier is not null)
+        {
+            Pool.UseRestoreTier(_tier, _kv.Export);
+            _restorer = new TierRestorer(Pool, _tier, _kv, _metrics);
+        }
+
+        _scheduler = new StepScheduler(_runner, _kv, Pool, options, _metrics);
     }
 
     public static InferenceEngine Create(EngineOptions options, IMeterFactory? meterFactory = null)
@@ -187,18 +197,26 @@ public sealed class InferenceEngine : IDisposable
         }
 
         ActiveRequest active;
+        StagedRestore? staged = null;
         try
         {
+            // An evicted sequence's KV is read back from the restore tier here, on the caller's thread, before it is
+            // queued; admission imports it: the scheduler's thread never waits for a file (TierRestorer says why).
+            staged = _restorer?.Restore(handle, prompt);
             var stops = request.StopTokenIds is { } s ? [.. s] : _endOfTurn;
             active = new ActiveRequest(request, prompt, stops,
                 new TokenSampler(request.Sampling, Manifest.VocabSize),
                 new StreamingDetokenizer(Tokenizer),
                 request.Sampling.StopSequences is { Count: > 0 } stopSequences ? new StopSequenceMatcher(stopSequences) : null,
-                cancellationToken);
+                cancellationToken)
+            {
+                Staged = staged,
+            };
             _scheduler.Enqueue(active);
         }
         catch
         {
+            staged?.Dispose();
             Pool.Deactivate(handle);
             throw;
         }
@@ -232,8 +250,12 @@ public sealed class InferenceEngine : IDisposable
             KvBytesCopied = traffic.BytesCopied,
             KvBytesAllocated = traffic.BytesAllocated,
             SharedKvBuffers = Manifest.PastPresentShareBuffer,
+            RestoreTier = GetRestoreTierStats(),
         };
     }
+
+    /// <summary>The restore tier's figures (<see cref="RestoreTierStats.Off"/> when it is off).</summary>
+    public RestoreTierStats GetRestoreTierStats() => _tier?.Snapshot() ?? RestoreTierStats.Off;
 
     private int[] Validate(GenerationRequest request)
     {
@@ -294,6 +316,8 @@ public sealed class InferenceEngine : IDisposable
         }
 
         _scheduler.Dispose();
+        // After the scheduler (no more evictions from it); its files and folder go with it.
+        _tier?.Dispose();
         _runner.Dispose();
         _metrics.Dispose();
     }

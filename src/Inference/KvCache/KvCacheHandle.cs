@@ -41,6 +41,12 @@ public sealed class KvCacheHandle : IDisposable
 
     internal bool ReleaseRequested { get; set; }
 
+    /// <summary>
+    /// Set (under the pool's lock) when its cache is evicted; cleared by the next generation's start, which then looks
+    /// for the cache in the restore tier. Refilling the handle by an import clears it too.
+    /// </summary>
+    internal bool EvictedSinceUse { get; set; }
+
     internal LinkedListNode<KvCacheHandle>? LruNode { get; set; }
 
     internal List<int> TokenList => _tokens;

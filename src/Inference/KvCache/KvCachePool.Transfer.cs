@@ -108,8 +108,11 @@ public sealed partial class KvCachePool
                 else
                 {
                     existing.MoveCacheFrom(staging);
+                    existing.EvictedSinceUse = false;
                 }
 
+                // The import is the sequence's cache now: an older one spilled to the restore tier is stale.
+                _tier?.Forget(id);
                 committed = true;
             }
 
@@ -133,6 +136,8 @@ public sealed partial class KvCachePool
                 // Back to idle, or released if that was asked meanwhile: as after a generation.
                 Deactivate(existing);
             }
+
+            _tier?.Sweep();
         }
     }
 }

@@ -111,6 +111,7 @@ public sealed partial class KvCachePool
             }
         }
 
+        _tier?.Sweep();
         return released;
     }
 
@@ -232,6 +233,7 @@ public sealed partial class KvCachePool
         var bytes = tokens * BytesPerToken;
         var dropping = droppingTokens * BytesPerToken;
         List<KvCacheHandle>? evicted = null;
+        List<(KvCacheHandle, RestoreTier.Entry)>? spills = null;
         lock (_lock)
         {
             if (bytes > BudgetBytes)
@@ -261,7 +263,11 @@ public sealed partial class KvCachePool
                 }
 
                 victim.LruNode = _idle.AddLast(victim);
-                victim.DropCache();
+                if (EvictLocked(victim) is { } spill)
+                {
+                    (spills ??= []).Add(spill);
+                }
+
                 victim.Evictions++;
                 _evictions++;
                 (evicted ??= []).Add(victim);
@@ -270,6 +276,12 @@ public sealed partial class KvCachePool
             _reservedBytes += bytes;
         }
 
+        if (spills is not null)
+        {
+            FinishSpills(spills);
+        }
+
+        _tier?.Sweep();
         if (evicted is not null)
         {
             foreach (var h in evicted)
@@ -297,14 +309,16 @@ public sealed partial class KvCachePool
         {
             handle.IsActive = false;
             handle.LastUsedTimestamp = Environment.TickCount64;
-            if (handle.ReleaseRequested)
+            if (!handle.ReleaseRequested)
             {
-                ReleaseLocked(handle);
+                handle.LruNode = _idle.AddLast(handle);
                 return;
             }
 
-            handle.LruNode = _idle.AddLast(handle);
+            ReleaseLocked(handle);
         }
+
+        _tier?.Sweep();
     }
 
     internal void Release(KvCacheHandle handle)
@@ -324,8 +338,11 @@ public sealed partial class KvCachePool
 
             ReleaseLocked(handle);
         }
+
+        _tier?.Sweep();
     }
 
+    /// <summary>Out of the pool with its cache, and out of the restore tier (its file deleted by the caller's <see cref="RestoreTier.Sweep"/>).</summary>
     private void ReleaseLocked(KvCacheHandle handle)
     {
         if (handle.LruNode is not null)
@@ -337,6 +354,7 @@ public sealed partial class KvCachePool
         handle.IsReleased = true;
         handle.DropCache();
         _handles.Remove(handle.Id);
+        _tier?.Forget(handle.Id);
     }
 
     private long UsedBytesLocked()

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using AutoGlm.Orleans.Inference.KvCache;
 
 namespace AutoGlm.Orleans.Inference.Metrics;
 
@@ -25,8 +26,13 @@ public sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _prefixCacheHits;
     private readonly Counter<long> _requests;
     private readonly Counter<long> _queueTimeouts;
+    private readonly Histogram<double> _restoreTime;
 
-    public EngineMetrics(Func<EngineGauges> gauges, IMeterFactory? meterFactory = null)
+    /// <summary>
+    /// The instruments; <paramref name="restoreTier"/> reads the restore tier's figures for its observable instruments
+    /// (all zero without it).
+    /// </summary>
+    public EngineMetrics(Func<EngineGauges> gauges, IMeterFactory? meterFactory = null, Func<RestoreTierStats>? restoreTier = null)
     {
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _timeToFirstToken = _meter.CreateHistogram<double>("autoglm.time_to_first_token", "s", "Time from submission to the first generated token.");
@@ -51,7 +57,40 @@ public sealed class EngineMetrics : IDisposable
         _meter.CreateObservableCounter("autoglm.kv_cache_evictions", () => gauges().Evictions, "{sequence}", "Idle sequences evicted to make room.");
         _meter.CreateObservableGauge("autoglm.num_requests_running", () => gauges().Running, "{request}", "Requests prefilling or decoding.");
         _meter.CreateObservableGauge("autoglm.num_requests_waiting", () => gauges().Waiting, "{request}", "Requests waiting for admission.");
+
+        var tier = restoreTier ?? (static () => RestoreTierStats.Off);
+        _restoreTime = _meter.CreateHistogram<double>("autoglm.restore_tier.restore_time", "s",
+            "Time to restore an evicted sequence's KV from the restore tier at its next turn (read and import), by source.");
+        _meter.CreateObservableCounter("autoglm.restore_tier.spills", () => tier().Spills, "{sequence}", "Evicted sequences whose KV the restore tier stored.");
+        _meter.CreateObservableCounter("autoglm.restore_tier.spill_skips", () => SpillSkips(tier()), "{sequence}",
+            "Evicted sequences the restore tier did not store, by reason (too_large, backlog, failed).");
+        _meter.CreateObservableCounter("autoglm.restore_tier.evictions", () => tier().Evictions, "{sequence}", "Entries the restore tier dropped, oldest first, for newer spills.");
+        _meter.CreateObservableCounter("autoglm.restore_tier.hits", () => tier().Hits, "{sequence}", "Turns of evicted sequences restored from the tier.");
+        _meter.CreateObservableCounter("autoglm.restore_tier.restored_tokens", () => tier().RestoredTokens, "{token}", "Tokens restored from the tier (reported as cached).");
+        _meter.CreateObservableCounter("autoglm.restore_tier.misses", () => Misses(tier()), "{sequence}",
+            "Turns of evicted sequences that recomputed, by reason (absent, mismatch, refused).");
+        _meter.CreateObservableGauge("autoglm.restore_tier.bytes", () => tier().BytesHeld, "By", "KV bytes the restore tier holds.");
+        _meter.CreateObservableGauge("autoglm.restore_tier.capacity_bytes", () => tier().CapacityBytes, "By", "The restore tier's bound.");
+        _meter.CreateObservableGauge("autoglm.restore_tier.entries", () => tier().Entries, "{sequence}", "Sequences the restore tier holds.");
     }
+
+    private static Measurement<long>[] SpillSkips(RestoreTierStats s) =>
+    [
+        new(s.SkippedTooLarge, new KeyValuePair<string, object?>("reason", "too_large")),
+        new(s.SkippedBacklog, new KeyValuePair<string, object?>("reason", "backlog")),
+        new(s.Failures, new KeyValuePair<string, object?>("reason", "failed")),
+    ];
+
+    private static Measurement<long>[] Misses(RestoreTierStats s) =>
+    [
+        new(s.MissesAbsent, new KeyValuePair<string, object?>("reason", "absent")),
+        new(s.MissesMismatch, new KeyValuePair<string, object?>("reason", "mismatch")),
+        new(s.MissesRefused, new KeyValuePair<string, object?>("reason", "refused")),
+    ];
+
+    /// <summary>A turn restored its cache from the tier in <paramref name="seconds"/>, read from disk or host memory.</summary>
+    public void Restored(double seconds, bool fromDisk) =>
+        _restoreTime.Record(seconds, new KeyValuePair<string, object?>("source", fromDisk ? "disk" : "memory"));
 
     /// <summary>This engine's meter (several engines in one process each have their own instance).</summary>
     public Meter Meter => _meter;

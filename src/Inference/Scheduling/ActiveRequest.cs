@@ -58,6 +58,12 @@ internal sealed class ActiveRequest
 
     public int ComputedTokens { get; set; }
 
+    /// <summary>Tokens the restore tier put back into the handle at admission (<see cref="TierRestorer"/>).</summary>
+    public int RestoredTokens { get; set; }
+
+    /// <summary>KV read from the restore tier at submission: admission imports it.</summary>
+    public StagedRestore? Staged { get; set; }
+
     /// <summary>Index in <see cref="Prompt"/> of the next token to prefill.</summary>
     public int PrefillCursor { get; set; }
 
@@ -80,7 +86,16 @@ internal sealed class ActiveRequest
 
     public long LastTokenTimestamp { get; set; }
 
+    /// <summary>The request is over (finished, failed or refused): its sampler and a restore still staged go.</summary>
+    public void Release()
+    {
+        Sampler.Dispose();
+        Staged?.Dispose();
+        Staged = null;
+    }
+
     public bool IsStopToken(int token) => Array.IndexOf(_stopTokenIds, token) >= 0;
 
-    public GenerationUsage Usage() => new(Prompt.Length, CachedTokens, ComputedTokens, Generated);
+    public GenerationUsage Usage() =>
+        new(Prompt.Length, CachedTokens, ComputedTokens, Generated) { RestoredTokens = Math.Min(RestoredTokens, CachedTokens) };
 }

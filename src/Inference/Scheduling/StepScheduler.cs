@@ -169,9 +169,14 @@ internal sealed class StepScheduler : IDisposable
         {
             var handle = request.Handle;
             var prompt = request.Prompt;
+            if (request.Staged is { } staged && !staged.TryApply(request, canWait: Running > 0))
+            {
+                return; // a restore that does not fit yet waits, as a reservation does, for running generations to finish
+            }
+
             // Reuse the longest common prefix, but always compute at least the last prompt token: its logits
             // give the first reply token.
-            var keep = CommonPrefix(handle.Tokens, prompt, prompt.Length - 1);
+            var keep = KvPrefix.Common(handle.Tokens, prompt, prompt.Length - 1);
             var needed = (long)(prompt.Length - keep) + request.Request.Sampling.MaxNewTokens;
             // The cache past the common prefix is dropped only once admitted (the pool counts it as free meanwhile):
             // a request that keeps waiting, and may time out, leaves its handle exactly as it was.
@@ -210,18 +215,6 @@ internal sealed class StepScheduler : IDisposable
             Interlocked.Increment(ref _running);
             _metrics.Admitted(prompt.Length, keep, Stopwatch.GetElapsedTime(request.EnqueuedTimestamp, request.AdmittedTimestamp).TotalSeconds);
         }
-    }
-
-    private static int CommonPrefix(IReadOnlyList<int> cached, int[] prompt, int limit)
-    {
-        var n = Math.Min(Math.Min(cached.Count, prompt.Length), limit);
-        var i = 0;
-        while (i < n && cached[i] == prompt[i])
-        {
-            i++;
-        }
-
-        return i;
     }
 
     private void Truncate(KvCacheHandle handle, int keep)
@@ -425,7 +418,7 @@ internal sealed class StepScheduler : IDisposable
         request.ReservedTokens = 0;
         _pool.Deactivate(request.Handle);
         request.CancellationRegistration.Dispose();
-        request.Sampler.Dispose();
+        request.Release();
         request.Output.Writer.TryWrite(new GenerationChunk(null, text, reason, request.Usage()));
         request.Output.Writer.TryComplete();
         _metrics.Finished(reason.ToString().ToLowerInvariant(), Stopwatch.GetElapsedTime(request.EnqueuedTimestamp).TotalSeconds);
@@ -451,7 +444,7 @@ internal sealed class StepScheduler : IDisposable
         request.ReservedTokens = 0;
         _pool.Deactivate(request.Handle);
         request.CancellationRegistration.Dispose();
-        request.Sampler.Dispose();
+        request.Release();
         request.Output.Writer.TryComplete(error);
     }
 
@@ -460,7 +453,7 @@ internal sealed class StepScheduler : IDisposable
     {
         request.State = RequestState.Finished;
         request.CancellationRegistration.Dispose();
-        request.Sampler.Dispose();
+        request.Release();
         _pool.Deactivate(request.Handle);
         request.Output.Writer.TryComplete(error);
     }

@@ -12,8 +12,9 @@ public sealed class KvCachePoolTests
     {
         var ct = TestContext.Current.CancellationToken;
         var bytesPerToken = 6 * 2 * 4 * 32 * 4L;
-        // Room for about 150 tokens: each conversation below needs ~60.
-        using var engine = EngineFactory.Create(o => o with { KvBudgetBytes = 150 * bytesPerToken });
+        // Room for about 150 tokens: each conversation below needs ~60. No restore tier: an evicted conversation
+        // recomputes (RestoreTierTests has the tier bring it back).
+        using var engine = EngineFactory.Create(o => o with { KvBudgetBytes = 150 * bytesPerToken, RestoreTierKind = RestoreTierKind.Off });
         Assert.Equal(bytesPerToken, engine.Manifest.KvBytesPerToken);
         var prompts = new[] { "Hello!", "Tell me a fortune.", "What is HttpClient for?", "Goodbye." }
             .Select(p => engine.EncodeChat([new(ChatRole.User, p)])).ToArray();
