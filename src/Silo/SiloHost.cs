@@ -81,6 +81,10 @@ public static class SiloHost
                     MaxQueueWait = engine.MaxQueueWait,
                     KvBudgetBytes = engine.KvBudgetBytes,
                     KvBudgetFraction = engine.KvBudgetFraction,
+                    ModelVariant = engine.ModelVariant,
+                    RestoreTierKind = engine.RestoreTierKind,
+                    RestoreTierBytes = engine.RestoreTierBytes ?? EngineOptions.DefaultRestoreTierBytes,
+                    RestoreTierPath = engine.RestoreTierPath,
                 };
             });
         });

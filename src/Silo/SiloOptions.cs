@@ -74,4 +74,16 @@ public sealed class EngineSection
     public long KvBudgetBytes { get; set; }
 
     public double KvBudgetFraction { get; set; } = 0.25;
+
+    /// <summary>Another graph of the model's weights in its folder (e.g. "optimum": the Concat KV layout).</summary>
+    public string? ModelVariant { get; set; }
+
+    /// <summary>Where evicted KV spills: auto (host memory with a GPU, disk otherwise), host, disk or off.</summary>
+    public AutoGlm.Orleans.Inference.Engine.RestoreTierKind RestoreTierKind { get; set; } = AutoGlm.Orleans.Inference.Engine.RestoreTierKind.Auto;
+
+    /// <summary>The restore tier's bound in bytes (0: off); null keeps the engine's default.</summary>
+    public long? RestoreTierBytes { get; set; }
+
+    /// <summary>The disk tier's folder (default: the temp folder).</summary>
+    public string? RestoreTierPath { get; set; }
 }
