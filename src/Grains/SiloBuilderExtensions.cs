@@ -30,6 +30,7 @@ public static class SiloBuilderExtensions
         builder.Services.TryAddSingleton<SiloDrainer>();
         builder.Services.TryAddSingleton<Moves.KvMover>();
         builder.Services.TryAddSingleton<Prefixes.SharedPrefixes>();
+        builder.Services.TryAddSingleton<Serving.ServingMetrics>();
         builder.Services.TryAddSingleton<ApiKeyStore>();
         builder.AddIncomingGrainCallFilter<TenantCallFilter>();
         builder.Services.TryAddSingleton(TimeProvider.System);
