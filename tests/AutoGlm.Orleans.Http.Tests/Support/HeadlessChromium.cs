@@ -4,7 +4,7 @@ namespace AutoGlm.Orleans.Http.Tests.Support;
 
 /// <summary>
 /// Runs Debian's chromium headless once per call (a screenshot, a DOM dump) with a profile of its own in a temp folder:
-/// HOME's config and cache go there too, so every process it starts (zygotes, renderers, the detached crash handler)
+/// its config, cache and temp files go there too, so every process it starts (zygotes, renderers, the detached crash handler)
 /// names that folder on its command line. Afterwards each such process still alive is killed by its pid, and the
 /// folder is deleted.
 /// </summary>
@@ -45,6 +45,7 @@ public static class HeadlessChromium
         };
         start.Environment["XDG_CONFIG_HOME"] = Path.Combine(home, "config");
         start.Environment["XDG_CACHE_HOME"] = Path.Combine(home, "cache");
+        start.Environment["TMPDIR"] = home;
         foreach (var argument in (string[])
             [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
