@@ -9,9 +9,11 @@ SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 install_missing() {
-  # Debian packages the tests use: redis-server (the cluster's storage and membership in later test suites).
+  # Debian packages the tests use: redis-server (the cluster's storage and membership in later test suites), chromium
+  # (headless, draws the operator's serving page).
   local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

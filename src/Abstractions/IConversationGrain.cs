@@ -130,6 +130,11 @@ public interface IBatchingGrain : IGrainWithStringKey
     [Alias("stats")]
     Task<BatcherStats> GetStats();
 
+    /// <summary>Read-only: <see cref="GetStats"/> plus this silo's token rate, latency percentiles and conversation counters.</summary>
+    [Alias("serving-stats")]
+    [AlwaysInterleave]
+    Task<ServingStats> GetServingStats();
+
     /// <summary>Load and, for <paramref name="sequenceId"/>, how many of its tokens this silo's KV pool still holds.</summary>
     [Alias("probe")]
     Task<PlacementProbe> Probe(string sequenceId);

@@ -21,7 +21,7 @@ namespace AutoGlm.Orleans.Grains;
 [KeepAlive]
 [Reentrant]
 public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails localSilo, LocalConversations conversations, SiloDrain drain,
-    TimeProvider time, ILogger<BatchingGrain> logger)
+    Serving.ServingMetrics serving, TimeProvider time, ILogger<BatchingGrain> logger)
     : Grain, IBatchingGrain
 {
     // Transfers in flight are staged in memory: at most a quarter of the KV budget at a time.
@@ -131,10 +131,14 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
         }
     }
 
-    public Task<BatcherStats> GetStats()
+    public Task<BatcherStats> GetStats() => Task.FromResult(Stats());
+
+    public Task<ServingStats> GetServingStats() => Task.FromResult(serving.Snapshot(Stats(), drain.IsDraining, engine.GetRestoreTierStats()));
+
+    private BatcherStats Stats()
     {
         var stats = engine.GetStats();
-        return Task.FromResult(new BatcherStats
+        return new BatcherStats
         {
             Silo = localSilo.SiloAddress.ToString(),
             Waiting = stats.Waiting,
@@ -149,7 +153,7 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
             Model = engine.Manifest.Name,
             ContextLength = engine.Manifest.ContextLength,
             Conversations = conversations.Count,
-        });
+        };
     }
 
     public Task<PlacementProbe> Probe(string sequenceId)

@@ -31,6 +31,7 @@ public static class SiloBuilderExtensions
         builder.Services.TryAddSingleton<Moves.KvMover>();
         builder.Services.TryAddSingleton<Prefixes.SharedPrefixes>();
         builder.Services.AddHostedService<Moves.KvRebalancer>();
+        builder.Services.TryAddSingleton<Serving.ServingMetrics>();
         builder.Services.TryAddSingleton<ApiKeyStore>();
         builder.AddIncomingGrainCallFilter<TenantCallFilter>();
         builder.Services.TryAddSingleton(TimeProvider.System);

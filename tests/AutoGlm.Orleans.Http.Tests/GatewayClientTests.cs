@@ -63,6 +63,7 @@ public sealed class GatewayClientTests(KeyedSiloServer server) : IAsyncLifetime
         var hosts = await management.GetHosts(true, Ct);
         var batcher = BatchingGrainKeys.ForSilo(Grains, hosts.Keys.Single());
         Assert.NotNull(await batcher.GetStats());
+        Assert.Equal("tiny-chat", (await batcher.GetServingStats()).Batcher.Model);
         var work = new BatchWork { SequenceId = "acme/forged", PromptTokenIds = [1, 2, 3], Options = new GenerationOptions { MaxNewTokens = 2 } };
         await Assert.ThrowsAsync<AccessDeniedException>(async () =>
         {
@@ -73,6 +74,7 @@ public sealed class GatewayClientTests(KeyedSiloServer server) : IAsyncLifetime
         await Assert.ThrowsAsync<AccessDeniedException>(() => batcher.Release("acme/anything"));
         TenantCredentials.Attach(KeyedSiloServer.Acme);
         await Assert.ThrowsAsync<AccessDeniedException>(() => batcher.GetStats());
+        await Assert.ThrowsAsync<AccessDeniedException>(() => batcher.GetServingStats());
         TenantCredentials.Attach(null);
     }
 

@@ -21,7 +21,7 @@ public sealed class ManagementPortTests
             using var admin = new HttpClient { BaseAddress = server.BaseAddress };
             admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "admin-key-0123456789");
             using var management = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            foreach (var path in new[] { "/metrics", "/dashboard/" })
+            foreach (var path in new[] { "/metrics", "/dashboard/", "/dashboard/serving", "/dashboard/serving/data" })
             {
                 Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync(path, TestContext.Current.CancellationToken)).StatusCode);
                 Assert.Equal(HttpStatusCode.OK, (await management.GetAsync(path, TestContext.Current.CancellationToken)).StatusCode);

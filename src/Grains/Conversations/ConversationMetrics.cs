@@ -5,7 +5,9 @@ namespace AutoGlm.Orleans.Grains.Conversations;
 /// <summary>Meter "AutoGlm.Orleans.Conversations": what conversations commit, replay, recompute and refuse.</summary>
 internal static class ConversationMetrics
 {
-    private static readonly Meter Meter = new("AutoGlm.Orleans.Conversations");
+    public const string MeterName = "AutoGlm.Orleans.Conversations";
+
+    private static readonly Meter Meter = new(MeterName);
 
     public static readonly Counter<long> Turns = Meter.CreateCounter<long>("autoglm.conversation.turns", "{turn}");
 

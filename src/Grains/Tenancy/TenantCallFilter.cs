@@ -51,7 +51,8 @@ public sealed class TenantCallFilter(ApiKeyStore keys, IClusterMembershipService
 
         // Only the batchers' read-only calls are a client's (an admin's); Generate arrives through the async-enumerable
         // extension (StartEnumeration), so the check names what is allowed rather than what is not.
-        if (context.TargetContext.GrainInstance is BatchingGrain && context.MethodName is not (nameof(IBatchingGrain.GetStats) or nameof(IBatchingGrain.Probe)))
+        if (context.TargetContext.GrainInstance is BatchingGrain
+            && context.MethodName is not (nameof(IBatchingGrain.GetStats) or nameof(IBatchingGrain.GetServingStats) or nameof(IBatchingGrain.Probe)))
         {
             throw new AccessDeniedException("a silo's batcher takes turns from its silo's conversations only");
         }

@@ -6,9 +6,10 @@ using Orleans.Dashboard;
 namespace AutoGlm.Orleans.Silo.Http;
 
 /// <summary>
-/// The silo's HTTP surface: OpenAI-compatible API, native REST, health, Prometheus metrics, Orleans dashboard. Every
-/// API route wants a tenant's key; the operator routes (/metrics, /dashboard) an admin key, or, with
-/// <c>Http:ManagementPort</c>, they are served only on that port of 127.0.0.1 (open there, closed on the API port).
+/// The silo's HTTP surface: OpenAI-compatible API, native REST, health, Prometheus metrics, Orleans dashboard, the
+/// serving page. Every API route wants a tenant's key; the operator routes (/metrics, /dashboard, /dashboard/serving)
+/// an admin key, or, with <c>Http:ManagementPort</c>, they are served only on that port of 127.0.0.1 (open there,
+/// closed on the API port).
 /// </summary>
 public static class HttpApi
 {
@@ -55,6 +56,9 @@ public static class HttpApi
         }), managementPort);
         Operator(app.MapPrometheusScrapingEndpoint("/metrics"), managementPort);
         Operator(app.MapOrleansDashboard(routePrefix: "/dashboard"), managementPort);
+        var (servingPage, servingData) = Serving.ServingEndpoints.Map(app);
+        Operator(servingPage, managementPort);
+        Operator(servingData, managementPort);
     }
 
     private static void Operator(IEndpointConventionBuilder route, int? managementPort)

@@ -16,6 +16,7 @@ namespace AutoGlm.Orleans.Http.Tests.Support;
 public sealed class TlsCluster : IAsyncDisposable
 {
     private readonly List<WebApplication> _silos = [];
+    private readonly List<Uri> _httpAddresses = [];
     private readonly string _name;
     private readonly string _redis;
 
@@ -26,6 +27,12 @@ public sealed class TlsCluster : IAsyncDisposable
     }
 
     public string ClusterId { get; } = "tls-" + Guid.NewGuid().ToString("N");
+
+    /// <summary>Each silo's HTTP API, in start order.</summary>
+    public IReadOnlyList<Uri> HttpAddresses => _httpAddresses;
+
+    /// <summary>Each silo's service provider, in start order.</summary>
+    public IReadOnlyList<IServiceProvider> Services => [.. _silos.Select(s => s.Services)];
 
     /// <summary>
     /// Starts two silos; silo <c>i</c> gets <paramref name="tls"/>(i) (e.g. its certificate path) as extra arguments.
@@ -38,11 +45,12 @@ public sealed class TlsCluster : IAsyncDisposable
         {
             for (var i = 0; i < 2; i++)
             {
+                var httpPort = SiloServer.FreePort();
                 var silo = SiloHost.Build(
                 [
                     "--redis", redisConnectionString,
                     "--cluster-id", cluster.ClusterId, "--service-id", cluster.ClusterId,
-                    "--http-port", Port(SiloServer.FreePort()), "--http-host", "127.0.0.1",
+                    "--http-port", Port(httpPort), "--http-host", "127.0.0.1",
                     "--silo-port", Port(SiloServer.FreePort()), "--gateway-port", Port(SiloServer.FreePort()),
                     "--model", RepositoryPaths.DefaultModel,
                     "--Engine:IntraOpThreads", "1",
@@ -54,6 +62,7 @@ public sealed class TlsCluster : IAsyncDisposable
                 ]);
                 SiloLogs.AddTo(silo.Services, $"{name} silo {i}");
                 cluster._silos.Add(silo);
+                cluster._httpAddresses.Add(new Uri($"http://127.0.0.1:{httpPort}"));
                 await silo.StartAsync(cancellationToken);
             }
 
