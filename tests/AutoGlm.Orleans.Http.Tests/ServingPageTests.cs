@@ -57,9 +57,9 @@ public sealed class ServingPageTests(SiloServer server)
             Assert.True(figures.GetProperty(name).GetDouble() >= 0, name);
         }
 
-        // The engine has no restore tier: its fields are left out (the page then hides the figure).
-        Assert.False(figures.TryGetProperty("restore_used_bytes", out _));
-        Assert.False(figures.TryGetProperty("restore_budget_bytes", out _));
+        // The engine's restore tier (on by default: a disk tier of 4 GiB on CPU) is reported with its bound.
+        Assert.True(figures.GetProperty("restore_used_bytes").GetInt64() >= 0);
+        Assert.Equal(4L << 30, figures.GetProperty("restore_budget_bytes").GetInt64());
     }
 
     [Fact]
@@ -108,7 +108,7 @@ public sealed class ServingPageTests(SiloServer server)
         Assert.True(Field(card.Value, "ttft_p50_seconds") > 0);
         // The sparklines have a point per poll: the page polled again and again within its 5 s (one poll draws two).
         Assert.Matches("<polyline points=\"[0-9.]+,[0-9.]+ [0-9.]+,[0-9.]+ [0-9.]+,[0-9.]+", card.Value);
-        Assert.DoesNotContain("data-field=\"restore_used_bytes\" data-value=\"", card.Value, StringComparison.Ordinal);
+        Assert.Contains("data-field=\"restore_used_bytes\" data-value=\"", card.Value, StringComparison.Ordinal);
     }
 
     /// <summary>Two turns of one conversation through the OpenAI route (the second reuses the first's KV).</summary>
