@@ -6,7 +6,8 @@ namespace AutoGlm.Orleans.Benchmarks;
 /// <summary>
 /// `engine ...`: the engine benchmark in one run; `multiturn ...`: the multi-turn comparison of systems; `state ...`:
 /// what conversation state costs (bytes a turn writes, time to refuse bad input); `responses ...`: what the stateful
-/// OpenAI APIs (previous_response_id chains, forks, truncation) cost and save over HTTP.
+/// OpenAI APIs (previous_response_id chains, forks, truncation) cost and save over HTTP; `drain ...`: a conversation's next
+/// turn after its silo drains and its KV moves with it, against one that never moved and one that recomputes.
 /// </summary>
 internal static class BenchmarkCommand
 {
@@ -18,6 +19,7 @@ internal static class BenchmarkCommand
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + State.StateCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + Responses.ResponsesCommand.Usage);
+            Console.WriteLine("       AutoGlm.Benchmarks " + Drain.DrainCommand.Usage);
             return args.Length == 0 ? 2 : 0;
         }
 
@@ -37,9 +39,14 @@ internal static class BenchmarkCommand
             return await Responses.ResponsesCommand.RunAsync(args, args.Contains("--model") ? "" : FindDefaultModel());
         }
 
+        if (args[0] == "drain")
+        {
+            return await Drain.DrainCommand.RunAsync(args, args.Contains("--model") ? "" : FindDefaultModel());
+        }
+
         if (args[0] != "engine")
         {
-            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn, state, responses)");
+            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn, state, responses, drain)");
             return 2;
         }
 
