@@ -31,7 +31,11 @@ public sealed partial class ConversationGrain
         var moved = false;
         try
         {
-            if (_log.Exists && _options.MoveDeadline > TimeSpan.Zero)
+            if (_log.Exists && _options.MoveDeadline <= TimeSpan.Zero)
+            {
+                ConversationMetrics.KvMoveFallbacks.Add(1, new KeyValuePair<string, object?>("reason", "moves_off"));
+            }
+            else if (_log.Exists)
             {
                 using var deadline = new CancellationTokenSource(_options.MoveDeadline);
                 var result = await _mover.MoveAsync(Id, deadline.Token);
@@ -76,8 +80,13 @@ public sealed partial class ConversationGrain
                 _logger.LogInformation("Conversation {Conversation} moved {Tokens} tokens of KV ({Bytes} bytes) to {Silo}", Id, result.Tokens,
                     result.Bytes, result.Target);
                 break;
-            case KvMoveOutcome.NoTarget or KvMoveOutcome.Refused:
-                ConversationMetrics.KvMoveFallbacks.Add(1, new KeyValuePair<string, object?>("reason", result.Outcome == KvMoveOutcome.NoTarget ? "no_target" : "refused"));
+            case KvMoveOutcome.NoTarget or KvMoveOutcome.Refused or KvMoveOutcome.NothingHeld:
+                ConversationMetrics.KvMoveFallbacks.Add(1, new KeyValuePair<string, object?>("reason", result.Outcome switch
+                {
+                    KvMoveOutcome.NoTarget => "no_target",
+                    KvMoveOutcome.Refused => "refused",
+                    _ => "not_held",
+                }));
                 break;
         }
     }

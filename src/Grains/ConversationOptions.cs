@@ -30,8 +30,8 @@ public sealed class ConversationOptions
     public TimeSpan ShutdownDeadline { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
-    /// On shutdown, how long moving the conversations' KV to other silos may take in all; what has not moved by then
-    /// is recomputed on its next turn (counted). Zero turns moving off.
+    /// On shutdown, how long moving the conversations' KV to other silos may take, each and all together; what has not
+    /// moved by then is recomputed on its next turn (counted in kv_move_fallbacks). Zero turns moving off.
     /// </summary>
     public TimeSpan MoveDeadline { get; set; } = TimeSpan.FromSeconds(15);
 

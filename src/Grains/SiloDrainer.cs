@@ -37,10 +37,12 @@ public sealed class SiloDrainer(SiloDrain drain, LocalConversations conversation
         drain.Begin();
         var ids = conversations.Snapshot();
         logger.LogInformation("Draining: {Conversations} conversations leave with their KV, {Running} turns running", ids.Count, drain.Running);
+        // One deadline for every move together: a conversation still queued or moving when it passes recomputes.
         using (var moves = new SemaphoreSlim(options.Value.ParallelMoves))
+        using (var phase = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
-            var leaveTimeout = options.Value.MoveDeadline + TimeSpan.FromSeconds(2);
-            await Task.WhenAll(ids.Select(id => LeaveAsync(id, moves, leaveTimeout)));
+            phase.CancelAfter(options.Value.MoveDeadline + TimeSpan.FromSeconds(2));
+            await Task.WhenAll(ids.Select(id => LeaveAsync(id, moves, phase.Token)));
         }
 
         var deadline = options.Value.ShutdownDeadline;
@@ -56,13 +58,24 @@ public sealed class SiloDrainer(SiloDrain drain, LocalConversations conversation
         logger.LogInformation("Drained in {Seconds:F2} s", watch.Elapsed.TotalSeconds);
     }
 
-    private async Task LeaveAsync(string conversationId, SemaphoreSlim moves, TimeSpan timeout)
+    private async Task LeaveAsync(string conversationId, SemaphoreSlim moves, CancellationToken phase)
     {
-        await moves.WaitAsync();
+        var entered = false;
         try
         {
+            await moves.WaitAsync(phase);
+            entered = true;
             // Leave returns once the KV moved (or could not) and the activation is migrating.
-            await grains.GetGrain<IConversationGrain>(conversationId).Leave().WaitAsync(timeout);
+            await grains.GetGrain<IConversationGrain>(conversationId).Leave().WaitAsync(phase);
+        }
+        catch (OperationCanceledException) when (phase.IsCancellationRequested)
+        {
+            if (!entered)
+            {
+                // Never asked: it leaves without its KV (the silo's shutdown moves it), and its next turn recomputes.
+                ConversationMetrics.KvMoveFallbacks.Add(1, new KeyValuePair<string, object?>("reason", "deadline"));
+                _ = grains.GetGrain<IConversationGrain>(conversationId).Leave();
+            }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -70,7 +83,10 @@ public sealed class SiloDrainer(SiloDrain drain, LocalConversations conversation
         }
         finally
         {
-            moves.Release();
+            if (entered)
+            {
+                moves.Release();
+            }
         }
     }
 }
