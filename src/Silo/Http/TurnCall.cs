@@ -6,9 +6,9 @@ namespace AutoGlm.Orleans.Silo.Http;
 /// <summary>
 /// One turn served over HTTP: the conversation grain's reply stream, as one path for every endpoint.
 /// <list type="bullet">
-/// <item>Started with one server-side retry (same request id) when the turn was cut before it produced anything:
-/// its grain's silo died (the retry waits until the cluster has noticed), or it is moving off a silo that is
-/// shutting down. After the first chunk a cut is the client's to retry, with the same key.</item>
+/// <item>Retried server-side (same request id) while the turn is cut before it produced anything: its grain's silo
+/// died (each retry waits until the cluster's view changes, within <see cref="HttpTurnOptions.FailoverWait"/>), or it
+/// is moving off a silo that is shutting down (until it has moved). After the first chunk a cut is the client's to retry, with the same key.</item>
 /// <item>Tracked by the silo's drain: a shutdown whose deadline passes ends it with <see cref="Interruption"/>,
 /// which the endpoint reports as an explicit error, never as a silent end.</item>
 /// </list>
@@ -58,6 +58,7 @@ public sealed class TurnCall : IAsyncDisposable
         try
         {
             var grain = grains.GetGrain<IConversationGrain>(conversationId);
+            var failover = System.Diagnostics.Stopwatch.StartNew();
             for (var attempt = 0; ; attempt++)
             {
                 var version = membership.CurrentSnapshot.Version;
@@ -71,8 +72,10 @@ public sealed class TurnCall : IAsyncDisposable
 
                     return call;
                 }
+                // The silo's death may show in the membership (a suspicion, a vote) before it is declared dead: a cut
+                // before the first chunk is retried until the failover wait is spent, never once only.
                 catch (Exception ex) when (!cancel.IsCancellationRequested && IsCutBeforeStart(ex)
-                    && (attempt == 0 || (ex is ConversationMovedException && attempt < MaxMovedRetries)))
+                    && (attempt == 0 || (ex is ConversationMovedException ? attempt < MaxMovedRetries : failover.Elapsed < failoverWait)))
                 {
                     await DisposeQuietlyAsync(call._stream);
                     call._stream = null;
