@@ -291,4 +291,6 @@ public sealed record PlacementProbe
     [Id(5)] public long KvBudgetBytes { get; init; }
     /// <summary>The silo is shutting down: place nothing new there.</summary>
     [Id(6)] public bool Draining { get; init; }
+    /// <summary>Requests waiting in the silo's queue.</summary>
+    [Id(7)] public int Waiting { get; init; }
 }

@@ -160,12 +160,14 @@ public sealed class BatchingGrain(InferenceEngine engine, ILocalSiloDetails loca
     {
         var kv = engine.Pool.Snapshot();
         var held = engine.Pool.TryGet(sequenceId, out var handle) && handle is not null ? handle.CachedTokenCount : 0;
+        var stats = engine.GetStats();
         return Task.FromResult(new PlacementProbe
         {
+            Waiting = stats.Waiting,
             KvFreeBytes = Math.Max(0, kv.BudgetBytes - kv.UsedBytes - kv.ReservedBytes),
             KvBudgetBytes = kv.BudgetBytes,
             Sequences = kv.Sequences,
-            Running = engine.GetStats().Running,
+            Running = stats.Running,
             HeldTokens = held,
             Conversations = conversations.Count,
             Draining = drain.IsDraining,

@@ -28,6 +28,7 @@ public static class SiloBuilderExtensions
         builder.Services.TryAddSingleton<LocalConversations>();
         builder.Services.TryAddSingleton<SiloDrain>();
         builder.Services.TryAddSingleton<SiloDrainer>();
+        builder.Services.TryAddSingleton<Moves.OtherSilos>();
         builder.Services.TryAddSingleton<Moves.KvMover>();
         builder.Services.TryAddSingleton<Prefixes.SharedPrefixes>();
         builder.Services.AddHostedService<Moves.KvRebalancer>();

@@ -85,10 +85,7 @@ public static class ForkPlanner
 
         var system = prefix.SystemPrompt is { } s ? new SystemPromptRecord { Text = s.Content, TokenIds = s.TokenIds } : null;
         var last = prefix.Messages.Count > 0 ? prefix.Messages[^1] : prefix.SystemPrompt;
-        ChatMessage? previous = last is null ? null
-            : new ChatMessage(last.Role switch { MessageRole.User => ChatRole.User, MessageRole.Assistant => ChatRole.Assistant, _ => ChatRole.System },
-                last.Content);
-        return new TurnSeed(system, prefix.Messages, prefix.Tokens, previous);
+        return new TurnSeed(system, prefix.Messages, prefix.Tokens, last?.ToChat());
     }
 
     private static IEnumerable<IReadOnlyList<int>> Parts(ConversationPrefix prefix)

@@ -90,7 +90,7 @@ public static class HistoryImport
         ArgumentNullException.ThrowIfNull(prompts);
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(log);
-        ChatMessage? previous = log.Messages.Count > 0 ? Chat(log.Messages[^1])
+        ChatMessage? previous = log.Messages.Count > 0 ? log.Messages[^1].ToChat()
             : log.SystemPrompt.Text is { } system ? new ChatMessage(ChatRole.System, system) : null;
         return After(prompts, messages, previous, truncates ? log.SystemPrompt.TokenIds.Count : log.HistoryTokens, reserve: 1, requestId, now);
     }
@@ -116,7 +116,7 @@ public static class HistoryImport
                 throw new InvalidConversationRequestException("only user and assistant messages can be added to a conversation that has messages");
             }
 
-            var chat = new ChatMessage(message.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, Content(message, i));
+            var chat = new ChatMessage(message.Role.ToChatRole(), Content(message, i));
             if (!prompts.TryEncode(prompts.Segment(previous, chat), budget - used, out var ids))
             {
                 throw TooLong($"the conversation with item {i}", prompts.ContextLength);
@@ -133,9 +133,6 @@ public static class HistoryImport
 
         return stored;
     }
-
-    private static ChatMessage Chat(ConversationMessage message) =>
-        new(message.Role == MessageRole.User ? ChatRole.User : message.Role == MessageRole.Assistant ? ChatRole.Assistant : ChatRole.System, message.Content);
 
     private static string Content(ConversationMessage message, int index) =>
         message.Content ?? throw new InvalidConversationRequestException($"message {index} has no content");

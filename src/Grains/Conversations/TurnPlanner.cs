@@ -72,8 +72,7 @@ public static class TurnPlanner
             items = HistoryImport.After(prompts, inputItems, previous, floor, reserve: 2, request.RequestId, now);
             itemTokens = items.Sum(m => m.TokenIds.Count);
             floor += itemTokens;
-            var last = items[^1];
-            previous = new ChatMessage(last.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, last.Content);
+            previous = items[^1].ToChat();
         }
 
         if (!prompts.TryEncode(prompts.Segment(previous, user), context - floor - 1, out var userIds))
@@ -183,14 +182,10 @@ public static class TurnPlanner
         // The first message of the view was rendered after another; without a system prompt to open the prompt,
         // the template's opening (a begin-of-text marker) must come first.
         var head = system > 0 ? [] : index < messages.Count
-            ? prompts.Encode(prompts.FirstHead(Chat(messages[index - 1]), Chat(messages[index])))
-            : prompts.Encode(prompts.FirstHead(Chat(messages[^1]), user));
+            ? prompts.Encode(prompts.FirstHead(messages[index - 1].ToChat(), messages[index].ToChat()))
+            : prompts.Encode(prompts.FirstHead(messages[^1].ToChat(), user));
         return new TurnWindow(index, head, log.MessageTokens - view);
     }
-
-    private static ChatMessage Chat(ConversationMessage message) =>
-        new(message.Role switch { MessageRole.User => ChatRole.User, MessageRole.Assistant => ChatRole.Assistant, _ => ChatRole.System },
-            message.Content);
 
     /// <summary>
     /// The messages a completed turn stores: the user's, and the assistant's as the model saw it (generation prompt +
@@ -223,8 +218,7 @@ public static class TurnPlanner
     {
         if (log.Messages.Count > 0)
         {
-            var last = log.Messages[^1];
-            return new ChatMessage(last.Role == MessageRole.User ? ChatRole.User : ChatRole.Assistant, last.Content);
+            return log.Messages[^1].ToChat();
         }
 
         return log.SystemPrompt.Text is { } system ? new ChatMessage(ChatRole.System, system) : null;

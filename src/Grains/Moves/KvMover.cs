@@ -1,6 +1,5 @@
 using AutoGlm.Orleans.Abstractions;
 using AutoGlm.Orleans.Inference.Engine;
-using Microsoft.Extensions.Logging;
 
 namespace AutoGlm.Orleans.Grains.Moves;
 
@@ -10,13 +9,10 @@ namespace AutoGlm.Orleans.Grains.Moves;
 /// message size, into that silo's pool under the conversation's key. The conversation then migrates, and the
 /// KV-aware placement finds its KV on that silo: the next turn computes only its new tokens.
 /// </summary>
-public sealed class KvMover(InferenceEngine engine, IGrainFactory grains, IClusterMembershipService membership, ILocalSiloDetails localSilo,
-    ILogger<KvMover> logger)
+public sealed class KvMover(InferenceEngine engine, IGrainFactory grains, OtherSilos others)
 {
     /// <summary>Bytes a part carries: well under Orleans' default message size limit.</summary>
     public const int PartBytes = 4 * 1024 * 1024;
-
-    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
 
     public string Geometry => GeometryOf(engine);
 
@@ -67,32 +63,13 @@ public sealed class KvMover(InferenceEngine engine, IGrainFactory grains, IClust
         return new KvMoveResult(KvMoveOutcome.Moved, target, snapshot.TokenCount, bytes);
     }
 
-    private async Task<SiloAddress?> ChooseTargetAsync(string sequenceId, long bytes, CancellationToken cancellationToken)
-    {
-        var silos = membership.CurrentSnapshot.Members.Values
-            .Where(m => m.Status == SiloStatus.Active && !m.SiloAddress.Equals(localSilo.SiloAddress))
-            .Select(m => m.SiloAddress)
-            .ToArray();
-        var probes = await Task.WhenAll(silos.Select(async silo =>
-        {
-            try
-            {
-                return (Silo: silo, Probe: (PlacementProbe?)await BatchingGrainKeys.ForSilo(grains, silo).Probe(sequenceId)
-                    .WaitAsync(ProbeTimeout, cancellationToken));
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                logger.LogDebug(ex, "Silo {Silo} did not answer the move probe", silo);
-                return (Silo: silo, Probe: null);
-            }
-        }));
-        return probes
-            .Where(p => p.Probe is { Draining: false } probe && probe.KvFreeBytes >= bytes)
-            .OrderByDescending(p => p.Probe!.KvFreeBytes)
-            .ThenBy(p => p.Probe!.Running)
+    private async Task<SiloAddress?> ChooseTargetAsync(string sequenceId, long bytes, CancellationToken cancellationToken) =>
+        (await others.ProbeAsync(sequenceId, cancellationToken))
+            .Where(p => !p.Probe.Draining && p.Probe.KvFreeBytes >= bytes)
+            .OrderByDescending(p => p.Probe.KvFreeBytes)
+            .ThenBy(p => p.Probe.Running)
             .Select(p => p.Silo)
             .FirstOrDefault();
-    }
 }
 
 public enum KvMoveOutcome

@@ -14,7 +14,7 @@ namespace AutoGlm.Orleans.Grains.Moves;
 /// would move these grains without their KV.
 /// </summary>
 public sealed class KvRebalancer(InferenceEngine engine, LocalConversations conversations, SiloDrain drain, IGrainFactory grains,
-    IClusterMembershipService membership, ILocalSiloDetails localSilo, IOptions<ConversationOptions> options, ILogger<KvRebalancer> logger)
+    OtherSilos silos, IOptions<ConversationOptions> options, ILogger<KvRebalancer> logger)
     : BackgroundService
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
@@ -49,7 +49,7 @@ public sealed class KvRebalancer(InferenceEngine engine, LocalConversations conv
             return 0;
         }
 
-        var others = await ProbeOthersAsync(cancellationToken);
+        var others = (await silos.ProbeAsync(string.Empty, cancellationToken)).Select(p => (p.Probe, p.Probe.Waiting)).ToList();
         if (others.Count == 0)
         {
             return 0;
@@ -78,28 +78,5 @@ public sealed class KvRebalancer(InferenceEngine engine, LocalConversations conv
         }
 
         return moved;
-    }
-
-    private async Task<List<(PlacementProbe Probe, int Waiting)>> ProbeOthersAsync(CancellationToken cancellationToken)
-    {
-        var silos = membership.CurrentSnapshot.Members.Values
-            .Where(m => m.Status == SiloStatus.Active && !m.SiloAddress.Equals(localSilo.SiloAddress))
-            .Select(m => m.SiloAddress)
-            .ToArray();
-        var answers = await Task.WhenAll(silos.Select(async silo =>
-        {
-            try
-            {
-                var batcher = BatchingGrainKeys.ForSilo(grains, silo);
-                var probe = await batcher.Probe(string.Empty).WaitAsync(ProbeTimeout, cancellationToken);
-                var stats = await batcher.GetStats().WaitAsync(ProbeTimeout, cancellationToken);
-                return ((PlacementProbe Probe, int Waiting)?)(probe, stats.Waiting);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                return null;
-            }
-        }));
-        return [.. answers.Where(a => a is not null).Select(a => a!.Value)];
     }
 }

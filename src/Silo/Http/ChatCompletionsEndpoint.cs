@@ -20,11 +20,7 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
     public async Task HandleAsync(HttpContext context)
     {
         var request = ChatRequestMapping.Map(await RequestBodies.ReadAsync(context.Request, HttpJsonContext.Default.ChatCompletionRequest));
-        if (!string.Equals(request.Model, engine.Manifest.Name, StringComparison.Ordinal))
-        {
-            throw new HttpApiException(StatusCodes.Status404NotFound, "model_not_found",
-                $"the model '{request.Model}' does not exist; this server serves '{engine.Manifest.Name}' (GET /v1/models)", "model");
-        }
+        ModelsEndpoint.RequireServed(request.Model, engine);
 
         // Every message takes at least one token: a list this long is refused before anything hashes or renders it.
         if (request.Prefix.Count + 1 >= engine.Manifest.ContextLength)
@@ -82,7 +78,7 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
         if (context.Request.Headers[ConversationHeader] is { Count: > 0 } header)
         {
             var id = header.ToString();
-            if (id.Length is 0 or > MaxConversationIdLength || id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+            if (!ConversationsEndpoints.IsValidId(id))
             {
                 throw HttpApiException.BadRequest($"{ConversationHeader} must be 1 to {MaxConversationIdLength} printable characters without spaces",
                     ConversationHeader);

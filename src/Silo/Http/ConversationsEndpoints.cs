@@ -189,12 +189,16 @@ public static class ConversationsEndpoints
     private static HttpApiException NotFound(string id) =>
         new(StatusCodes.Status404NotFound, "conversation_not_found", $"conversation '{id}' does not exist");
 
-    private static void ValidateId(string id)
+    /// <summary>A conversation id is 1 to <see cref="ChatCompletionsEndpoint.MaxConversationIdLength"/> printable characters without spaces.</summary>
+    internal static bool IsValidId(string id) =>
+        id.Length is > 0 and <= ChatCompletionsEndpoint.MaxConversationIdLength && !id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c));
+
+    internal static void ValidateId(string id, string param = "id")
     {
-        if (id.Length is 0 or > ChatCompletionsEndpoint.MaxConversationIdLength || id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        if (!IsValidId(id))
         {
             throw HttpApiException.BadRequest(
-                $"a conversation id has 1 to {ChatCompletionsEndpoint.MaxConversationIdLength} printable characters without spaces", "id");
+                $"a conversation id has 1 to {ChatCompletionsEndpoint.MaxConversationIdLength} printable characters without spaces", param);
         }
     }
 }

@@ -270,11 +270,7 @@ public sealed class ResponsesEndpoint(IGrainFactory grains, TurnCalls calls, Ten
             throw new HttpApiException(StatusCodes.Status400BadRequest, "missing_required_parameter", "'model' is required", "model");
         }
 
-        if (!string.Equals(model, engine.Manifest.Name, StringComparison.Ordinal))
-        {
-            throw new HttpApiException(StatusCodes.Status404NotFound, "model_not_found",
-                $"the model '{model}' does not exist; this server serves '{engine.Manifest.Name}' (GET /v1/models)", "model");
-        }
+        ModelsEndpoint.RequireServed(model, engine);
     }
 
     /// <summary>The <c>conversation</c> field: an id, or an object with one.</summary>
@@ -286,10 +282,11 @@ public sealed class ResponsesEndpoint(IGrainFactory grains, TurnCalls calls, Ten
         _ => throw HttpApiException.BadRequest("'conversation' is a conversation id or an object with an 'id'", "conversation"),
     };
 
-    private static string ValidId(string id) =>
-        id.Length is 0 or > ChatCompletionsEndpoint.MaxConversationIdLength || id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c))
-            ? throw HttpApiException.BadRequest($"a conversation id has 1 to {ChatCompletionsEndpoint.MaxConversationIdLength} printable characters without spaces", "conversation")
-            : id;
+    private static string ValidId(string id)
+    {
+        ConversationsEndpoints.ValidateId(id, "conversation");
+        return id;
+    }
 
     private static HttpApiException ResponseNotFound(string id, string? param = null) =>
         new(StatusCodes.Status404NotFound, "response_not_found", $"response '{id}' does not exist", param);
