@@ -263,18 +263,6 @@ public sealed record BatcherStats
     public long KvFreeBytes => Math.Max(0, KvBudgetBytes - KvUsedBytes - KvReservedBytes);
 }
 
-/// <summary>One generation handed to a silo's batcher: the sequence (KV handle id) and its whole prompt.</summary>
-[GenerateSerializer]
-[Immutable]
-[Alias("autoglm.batch-work.v1")]
-public sealed record BatchWork
-{
-    /// <summary>The KV handle's id in the silo's pool (the conversation id).</summary>
-    [Id(0)] public string SequenceId { get; init; } = string.Empty;
-    [Id(1)] public IReadOnlyList<int> PromptTokenIds { get; init; } = [];
-    [Id(2)] public GenerationOptions Options { get; init; } = new();
-}
-
 /// <summary>What a placement decision needs from one silo: its load and whether it still holds a sequence's KV.</summary>
 [GenerateSerializer]
 [Immutable]

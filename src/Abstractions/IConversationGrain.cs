@@ -117,16 +117,13 @@ public interface IConversationGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// The Orleans face of one silo's inference engine (key: the silo address, parsable form). Exactly one per silo,
-/// pinned there; conversations on the silo hand it their turns.
+/// What other silos and clients may ask of one silo's inference engine (key: the silo address, parsable form):
+/// its load, whether it holds a sequence's KV, a KV transfer into it, a release. Exactly one per silo, pinned there.
+/// Generation does not go through it: a conversation grain submits to its own silo's engine directly.
 /// </summary>
-[Alias("autoglm.batching.v1")]
-public interface IBatchingGrain : IGrainWithStringKey
+[Alias("autoglm.silo-engine.v1")]
+public interface ISiloEngineGrain : IGrainWithStringKey
 {
-    /// <summary>Queues a generation on this silo's engine and streams its tokens.</summary>
-    [Alias("generate")]
-    IAsyncEnumerable<ReplyChunk> Generate(BatchWork work, CancellationToken cancellationToken = default);
-
     [Alias("stats")]
     Task<BatcherStats> GetStats();
 
@@ -147,7 +144,7 @@ public interface IBatchingGrain : IGrainWithStringKey
     [Alias("import-kv")]
     Task<bool> ImportKv(KvTransferPart part);
 
-    /// <summary>Releases a sequence's KV (a deleted conversation).</summary>
-    [Alias("release")]
-    Task Release(string sequenceId);
+    /// <summary>Releases a sequence's KV that a deleted conversation left parked on this silo.</summary>
+    [Alias("release-kv")]
+    Task ReleaseKv(string sequenceId);
 }

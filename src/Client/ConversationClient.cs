@@ -155,13 +155,13 @@ public sealed class ConversationClient(IGrainFactory grainFactory, string tenant
 
     public Task DeleteAsync(string conversationId, string? requestId = null) => Get(conversationId).Delete(requestId ?? NewRequestId());
 
-    /// <summary>Stats of every silo's batcher.</summary>
+    /// <summary>Stats of every silo's engine.</summary>
     public async Task<IReadOnlyList<BatcherStats>> GetClusterStatsAsync()
     {
         Authenticate();
         var management = grainFactory.GetGrain<IManagementGrain>(0);
         var hosts = await management.GetHosts(onlyActive: true);
-        var stats = await Task.WhenAll(hosts.Keys.Select(silo => BatchingGrainKeys.ForSilo(grainFactory, silo).GetStats()));
+        var stats = await Task.WhenAll(hosts.Keys.Select(silo => SiloEngineGrainKeys.ForSilo(grainFactory, silo).GetStats()));
         return stats;
     }
 

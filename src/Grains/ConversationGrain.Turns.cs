@@ -1,5 +1,6 @@
 using AutoGlm.Orleans.Abstractions;
 using AutoGlm.Orleans.Grains.Conversations;
+using AutoGlm.Orleans.Grains.Engine;
 using AutoGlm.Orleans.Grains.Turns;
 using Microsoft.Extensions.Logging;
 
@@ -54,7 +55,7 @@ public sealed partial class ConversationGrain
             }
 
             var plan = TurnPlanner.Plan(log, request, Id, _prompts, _time.GetUtcNow(), log.Exists ? null : fork);
-            var run = new TurnRun(request.RequestId, fingerprint, _time);
+            var run = new TurnRun(request.RequestId, fingerprint, _time, _options.ChunkWindow);
             _gate.BeginTurn(Name, run);
             var reader = run.Attach();
             _drain.TurnStarted(run);
@@ -64,7 +65,7 @@ public sealed partial class ConversationGrain
         }
     }
 
-    /// <summary>Streams the reply from this silo's batcher into the run, then commits it. Ends the run exactly once.</summary>
+    /// <summary>Streams the reply from this silo's engine into the run, then commits it. Ends the run exactly once.</summary>
     private async Task ProduceAsync(TurnRun run, PlannedTurn plan, string scope)
     {
         var system = plan.Seed?.SystemPrompt?.TokenIds ?? _log.SystemPrompt.TokenIds;
@@ -75,16 +76,23 @@ public sealed partial class ConversationGrain
                 ConversationMetrics.SharedTokens.Add(shared, new KeyValuePair<string, object?>("source", "system_prompt"));
             }
 
-            var batcher = BatchingGrainKeys.ForSilo(GrainFactory, _localSilo.SiloAddress);
+            // One hop: the engine's thread writes the tokens, this turn reads them and wakes the readers once for
+            // everything that arrived meanwhile.
+            var tokens = LocalGeneration.Start(_engine, plan.Work, run.Cancellation);
             ReplyChunk? final = null;
-            await foreach (var chunk in batcher.Generate(plan.Work, run.Cancellation))
+            while (final is null && await LocalGeneration.WaitAsync(tokens))
             {
-                run.Append(chunk.Text, chunk.TokenIds);
-                if (chunk.IsFinal)
+                while (tokens.TryRead(out var chunk))
                 {
-                    final = chunk;
-                    break;
+                    run.Add(chunk.Text, chunk.TokenId);
+                    if (chunk.FinishReason is { } reason)
+                    {
+                        final = new ReplyChunk { FinishReason = reason.ToWire(), Usage = chunk.Usage?.ToWire() };
+                        break;
+                    }
                 }
+
+                run.Publish();
             }
 
             if (final is null || final.FinishReason == ReplyFinishReason.Cancelled)
@@ -251,7 +259,7 @@ public sealed partial class ConversationGrain
         {
             try
             {
-                await BatchingGrainKeys.ForSilo(GrainFactory, silo).Release(Id).WaitAsync(TimeSpan.FromSeconds(5));
+                await SiloEngineGrainKeys.ForSilo(GrainFactory, silo).ReleaseKv(Id).WaitAsync(TimeSpan.FromSeconds(5));
             }
             catch (Exception ex)
             {

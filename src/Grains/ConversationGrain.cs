@@ -13,9 +13,9 @@ namespace AutoGlm.Orleans.Grains;
 /// <summary>
 /// One conversation. Owns: its <see cref="ConversationLog"/> (loaded from the <see cref="IConversationStore"/>)
 /// and, through its silo's engine, its KV cache; placed by <see cref="KvAwarePlacement"/> next to that cache.
-/// May call: the store, its silo's <see cref="IBatchingGrain"/>, and on delete every silo's batcher.
+/// May call: the store, its silo's <see cref="ISiloEngineGrain"/>, and on delete every silo's engine grain (KV parked there).
 /// A turn: check and plan it (<see cref="TurnPlanner"/>) → a <see cref="TurnRun"/> streams the reply from the
-/// batcher to every reader → one commit appends it. A failure halfway leaves nothing: the log changes only after
+/// engine to every reader → one commit appends it. A failure halfway leaves nothing: the log changes only after
 /// the store accepted the change, and a write whose outcome is unknown makes the next call reload first.
 /// One change at a time (<see cref="ConversationGate"/>); a retried request id replays or attaches.
 /// </summary>

@@ -26,6 +26,13 @@ public sealed class ConversationOptions
     /// </summary>
     public TimeSpan TurnLease { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// A streamed reply's first token goes out at once; later ones that arrive within this window of the previous
+    /// chunk go out together in one chunk, so a stream's chunk rate (messages to the gateway, SSE events) stays under
+    /// one per window however fast the engine decodes or however many streams run. Zero: one chunk per read.
+    /// </summary>
+    public TimeSpan ChunkWindow { get; set; } = TimeSpan.FromMilliseconds(4);
+
     /// <summary>On shutdown (SIGTERM), how long running turns may take to finish before they end with an error.</summary>
     public TimeSpan ShutdownDeadline { get; set; } = TimeSpan.FromSeconds(20);
 
@@ -60,6 +67,7 @@ public sealed class ConversationOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MoveDeadline, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunkWindow, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ParallelMoves);
         if (!(RebalanceLowWatermark > 0 && RebalanceLowWatermark < RebalanceHighWatermark && RebalanceHighWatermark <= 1))
         {

@@ -21,17 +21,17 @@ internal sealed class EngineWarmup(IServiceProvider services, ILogger<EngineWarm
             return Task.CompletedTask;
         });
 
-        // Activate this silo's batcher as soon as the silo is active, so placement probes find it ready.
+        // Activate this silo's engine grain as soon as the silo is active, so placement probes find it ready.
         lifecycle.Subscribe(nameof(EngineWarmup), ServiceLifecycleStage.Active, async _ =>
         {
             try
             {
                 var silo = services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
-                await BatchingGrainKeys.ForSilo(services.GetRequiredService<IGrainFactory>(), silo).GetStats();
+                await SiloEngineGrainKeys.ForSilo(services.GetRequiredService<IGrainFactory>(), silo).GetStats();
             }
             catch (Exception ex)
             {
-                logger.LogWarning(ex, "Could not activate this silo's batcher at start; it activates on first use");
+                logger.LogWarning(ex, "Could not activate this silo's engine grain at start; it activates on first use");
             }
         });
     }

@@ -5,8 +5,8 @@ using Orleans.Runtime.Placement;
 namespace AutoGlm.Orleans.Grains;
 
 /// <summary>
-/// Asks every compatible silo's batcher for its load and whether it still holds the conversation's KV
-/// (<see cref="IBatchingGrain.Probe"/>), then picks: the holder of the KV (most tokens) when there is one,
+/// Asks every compatible silo's engine grain for its load and whether it still holds the conversation's KV
+/// (<see cref="ISiloEngineGrain.Probe"/>), then picks: the holder of the KV (most tokens) when there is one,
 /// otherwise the most free KV (in coarse buckets, so near-equal silos tie), then the fewest conversations
 /// (counting placements this director made in the last seconds, which the probes cannot see yet), then the
 /// fewest running sequences. A silo that does not answer in time, or is shutting down, is skipped. Placement runs only when a
@@ -80,7 +80,7 @@ public sealed class KvAwarePlacementDirector(IGrainFactory grainFactory, ILogger
     {
         try
         {
-            var call = BatchingGrainKeys.ForSilo(grainFactory, silo).Probe(conversationId);
+            var call = SiloEngineGrainKeys.ForSilo(grainFactory, silo).Probe(conversationId);
             var done = await Task.WhenAny(call, Task.Delay(ProbeTimeout)).ConfigureAwait(false);
             if (done != call)
             {

@@ -16,7 +16,7 @@ public static class SiloBuilderExtensions
 {
     /// <summary>
     /// Adds the AutoGlm grains to a silo: one <see cref="InferenceEngine"/> (a singleton, disposed with the silo)
-    /// built from <paramref name="engineOptions"/>, the KV-aware conversation placement, the per-silo batcher
+    /// built from <paramref name="engineOptions"/>, the KV-aware conversation placement, the per-silo engine grain
     /// placement, and the sweep of idle KV. A conversation store must be added too:
     /// <see cref="AddAutoGlmRedisStorage"/> or <see cref="AddAutoGlmMemoryStorage"/>.
     /// </summary>

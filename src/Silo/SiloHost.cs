@@ -68,24 +68,11 @@ public static class SiloHost
             global::Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(silo, o => o.HideTrace = !showTrace);
             silo.AddAutoGlmGrains(sp =>
             {
-                var engine = config.GetSection(EngineSection.Section).Get<EngineSection>() ?? new EngineSection();
+                // Every Engine:* key binds onto the engine's own options (a new option needs no copy here); the model
+                // folder is Model:*'s.
                 var model = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ModelOptions>>().Value;
-                return new EngineOptions
-                {
-                    ModelPath = model.ResolvePath(),
-                    Device = engine.Device,
-                    IntraOpThreads = engine.IntraOpThreads,
-                    MaxBatchSize = engine.MaxBatchSize,
-                    MaxTokensPerStep = engine.MaxTokensPerStep,
-                    MaxQueueLength = engine.MaxQueueLength,
-                    MaxQueueWait = engine.MaxQueueWait,
-                    KvBudgetBytes = engine.KvBudgetBytes,
-                    KvBudgetFraction = engine.KvBudgetFraction,
-                    ModelVariant = engine.ModelVariant,
-                    RestoreTierKind = engine.RestoreTierKind,
-                    RestoreTierBytes = engine.RestoreTierBytes ?? EngineOptions.DefaultRestoreTierBytes,
-                    RestoreTierPath = engine.RestoreTierPath,
-                };
+                var bound = config.GetSection("Engine").Get<EngineOptions>(o => o.ErrorOnUnknownConfiguration = true);
+                return (bound ?? new EngineOptions { ModelPath = model.ResolvePath() }) with { ModelPath = model.ResolvePath() };
             });
         });
         builder.Services.AddHttpApi(config);

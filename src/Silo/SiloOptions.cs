@@ -9,7 +9,7 @@ namespace AutoGlm.Orleans.Silo;
 /// <item><c>Orleans:SiloPort</c> (<c>--silo-port</c>, 11111), <c>Orleans:GatewayPort</c> (<c>--gateway-port</c>, 30000), <c>Orleans:ClusterId</c>, <c>Orleans:ServiceId</c>, <c>Orleans:AdvertisedIP</c>.</item>
 /// <item><c>Http:Port</c> (<c>--http-port</c>): the HTTP port (ASP.NET Core's default when unset); <c>Http:Host</c> (<c>--http-host</c>, localhost); <c>Http:MaxRequestBodyBytes</c> (1 MiB).</item>
 /// <item><c>Model:Path</c> (<c>--model</c>): the model folder; the default model beside the silo when unset.</item>
-/// <item><c>Engine:*</c>: <see cref="EngineSection"/>.</item>
+/// <item><c>Engine:*</c>: <see cref="AutoGlm.Orleans.Inference.Engine.EngineOptions"/>, bound as it is (its model path comes from <c>Model:*</c>).</item>
 /// <item><c>Conversations:*</c>: <see cref="Grains.ConversationOptions"/> (IdleTtl, MaxRequestIds, TurnLease, ShutdownDeadline, KeyPrefix).</item>
 /// <item><c>Http:TurnTimeout</c>, <c>Http:FailoverWait</c>: <see cref="Http.HttpTurnOptions"/>; <c>Http:MaxConcurrentConnections</c> (10,000);
 /// <c>Http:ManagementPort</c>: serve /metrics and /dashboard only there, on 127.0.0.1.</item>
@@ -48,42 +48,4 @@ public static class SiloConfiguration
 
         return string.IsNullOrWhiteSpace(value) ? null : value;
     }
-}
-
-/// <summary>Configuration section "Engine": the silo's inference engine.</summary>
-public sealed class EngineSection
-{
-    public const string Section = "Engine";
-
-    public ExecutionDevice Device { get; set; } = ExecutionDevice.Cpu;
-
-    public int IntraOpThreads { get; set; }
-
-    public int MaxBatchSize { get; set; } = 32;
-
-    public int MaxTokensPerStep { get; set; } = 256;
-
-    public int MaxQueueLength { get; set; } = 256;
-
-    /// <summary>
-    /// How long a turn may wait in the engine's queue before it fails as overloaded (503 with Retry-After) instead of
-    /// hanging: <c>--Engine:MaxQueueWait 00:00:30</c>; <c>00:00:00</c> waits without limit.
-    /// </summary>
-    public TimeSpan MaxQueueWait { get; set; } = TimeSpan.FromSeconds(30);
-
-    public long KvBudgetBytes { get; set; }
-
-    public double KvBudgetFraction { get; set; } = 0.25;
-
-    /// <summary>Another graph of the model's weights in its folder (e.g. "optimum": the Concat KV layout).</summary>
-    public string? ModelVariant { get; set; }
-
-    /// <summary>Where evicted KV spills: auto (host memory with a GPU, disk otherwise), host, disk or off.</summary>
-    public AutoGlm.Orleans.Inference.Engine.RestoreTierKind RestoreTierKind { get; set; } = AutoGlm.Orleans.Inference.Engine.RestoreTierKind.Auto;
-
-    /// <summary>The restore tier's bound in bytes (0: off); null keeps the engine's default.</summary>
-    public long? RestoreTierBytes { get; set; }
-
-    /// <summary>The disk tier's folder (default: the temp folder).</summary>
-    public string? RestoreTierPath { get; set; }
 }

@@ -14,15 +14,15 @@ public sealed class TurnRunTests
     {
         var run = new TurnRun("r1", 1, _time);
         using var reader = run.Attach();
-        run.Append("Hel", [1, 2]);
+        Produce(run, "Hel", [1, 2]);
         Assert.Equal("Hel", (await reader.NextAsync(Ct))!.Text);
         var next = reader.NextAsync(Ct);
         Assert.False(next.IsCompleted);
-        run.Append("lo", [3]);
+        Produce(run, "lo", [3]);
         var chunk = await next;
         Assert.Equal("lo", chunk!.Text);
         Assert.Equal([3], chunk.TokenIds!);
-        run.Append("!", [4]);
+        Produce(run, "!", [4]);
         run.Complete(Reply("Hello!"));
         var final = await reader.NextAsync(Ct);
         Assert.Equal("!", final!.Text);
@@ -37,8 +37,8 @@ public sealed class TurnRunTests
     {
         var run = new TurnRun("r1", 1, _time);
         using var first = run.Attach();
-        run.Append("One ", [1]);
-        run.Append("two ", [2]);
+        Produce(run, "One ", [1]);
+        Produce(run, "two ", [2]);
         using var retry = run.Attach();
         var caughtUp = await retry.NextAsync(Ct);
         Assert.Equal("One two ", caughtUp!.Text);
@@ -54,9 +54,9 @@ public sealed class TurnRunTests
         var run = new TurnRun("r1", 1, _time);
         using var a = run.Attach();
         using var b = run.Attach();
-        run.Append("partial", null);
+        Produce(run, "partial", null);
         Assert.Equal("partial", (await a.NextAsync(Ct))!.Text);
-        run.Append(" and more", null);
+        Produce(run, " and more", null);
         run.Fail(new StorageUnavailableException("redis is away"));
         // What was not read yet is void: the reply was not stored.
         await Assert.ThrowsAsync<StorageUnavailableException>(async () => await a.NextAsync(Ct));
@@ -86,7 +86,7 @@ public sealed class TurnRunTests
         _time.Advance(Lease * 3);
         Assert.False(run.IsOrphaned(Lease));
 
-        run.Append("chunk", null);
+        Produce(run, "chunk", null);
         await waiting;
         _time.Advance(Lease - TimeSpan.FromSeconds(1));
         Assert.False(run.IsOrphaned(Lease));
@@ -96,7 +96,7 @@ public sealed class TurnRunTests
         // A pull renews it.
         var pulled = reader.NextAsync(Ct);
         Assert.False(run.IsOrphaned(Lease));
-        run.Append("more", null);
+        Produce(run, "more", null);
         await pulled;
         Assert.False(run.IsOrphaned(Lease));
     }
@@ -121,4 +121,72 @@ public sealed class TurnRunTests
     {
         RequestId = "r1", Text = text, FinishReason = ReplyFinishReason.Stop, Usage = new TurnUsage { CompletionTokens = 7 }, Silo = "s",
     };
+    [Fact]
+    public async Task With_a_chunk_window_the_first_token_goes_at_once_and_later_ones_are_coalesced()
+    {
+        var run = new TurnRun("r1", 1, _time, TimeSpan.FromMilliseconds(4));
+        using var reader = run.Attach();
+        Produce(run, "A", [1]);
+        Assert.Equal("A", (await reader.NextAsync(Ct))!.Text);
+        var next = reader.NextAsync(Ct);
+        Produce(run, "B", [2]);
+        Produce(run, "C", [3]);
+        await Task.Delay(50, Ct);
+        Assert.False(next.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(2));
+        Produce(run, "D", [4]);
+        await Task.Delay(50, Ct);
+        Assert.False(next.IsCompleted);
+        // The reader's timer may have started late (its thread ran after an advance): step the clock until it fires.
+        for (var i = 0; i < 50 && !next.IsCompleted; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+            await Task.Delay(10, Ct);
+        }
+
+        var chunk = await next.AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.Equal("BCD", chunk!.Text);
+        Assert.Equal([2, 3, 4], chunk.TokenIds!);
+    }
+
+    [Fact]
+    public async Task The_end_of_the_run_is_never_held_back_by_the_chunk_window()
+    {
+        var run = new TurnRun("r1", 1, _time, TimeSpan.FromSeconds(10));
+        using var reader = run.Attach();
+        Produce(run, "A", [1]);
+        Assert.Equal("A", (await reader.NextAsync(Ct))!.Text);
+        var next = reader.NextAsync(Ct);
+        Produce(run, "B", [2]);
+        run.Complete(Reply("AB"));
+        var final = await next.AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.Equal("B", final!.Text);
+        Assert.Equal(ReplyFinishReason.Stop, final.FinishReason);
+    }
+
+    [Fact]
+    public async Task Readers_wake_once_per_publish_not_per_token()
+    {
+        var run = new TurnRun("r1", 1, _time);
+        using var reader = run.Attach();
+        var next = reader.NextAsync(Ct);
+        run.Add("x", 1);
+        run.Add("y", 2);
+        await Task.Yield();
+        Assert.False(next.IsCompleted);
+        run.Publish();
+        Assert.Equal("xy", (await next.AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct))!.Text);
+    }
+
+    /// <summary>What the grain's turn does with what one read of the engine's stream returned.</summary>
+    private static void Produce(TurnRun run, string text, int[]? ids)
+    {
+        run.Add(text, null);
+        foreach (var id in ids ?? [])
+        {
+            run.Add(default, id);
+        }
+
+        run.Publish();
+    }
 }

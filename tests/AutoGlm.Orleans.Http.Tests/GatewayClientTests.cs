@@ -54,27 +54,22 @@ public sealed class GatewayClientTests(KeyedSiloServer server) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_operators_grains_answer_an_admin_key_only_and_a_batcher_never_takes_a_clients_turn()
+    public async Task The_operators_grains_answer_an_admin_key_only_and_an_engine_grain_never_takes_a_clients_kv()
     {
         var management = Grains.GetGrain<IManagementGrain>(0);
         TenantCredentials.Attach(KeyedSiloServer.Acme);
         await Assert.ThrowsAsync<AccessDeniedException>(() => management.GetHosts(true, Ct));
         TenantCredentials.Attach(KeyedSiloServer.Admin);
         var hosts = await management.GetHosts(true, Ct);
-        var batcher = BatchingGrainKeys.ForSilo(Grains, hosts.Keys.Single());
-        Assert.NotNull(await batcher.GetStats());
-        Assert.Equal("tiny-chat", (await batcher.GetServingStats()).Batcher.Model);
-        var work = new BatchWork { SequenceId = "acme/forged", PromptTokenIds = [1, 2, 3], Options = new GenerationOptions { MaxNewTokens = 2 } };
-        await Assert.ThrowsAsync<AccessDeniedException>(async () =>
-        {
-            await foreach (var _ in batcher.Generate(work, Ct))
-            {
-            }
-        });
-        await Assert.ThrowsAsync<AccessDeniedException>(() => batcher.Release("acme/anything"));
+        var engine = SiloEngineGrainKeys.ForSilo(Grains, hosts.Keys.Single());
+        Assert.NotNull(await engine.GetStats());
+        Assert.Equal("tiny-chat", (await engine.GetServingStats()).Batcher.Model);
+        await Assert.ThrowsAsync<AccessDeniedException>(() => engine.ReleaseKv("acme/anything"));
+        var part = new KvTransferPart { SequenceId = "acme/forged", TransferId = Guid.NewGuid(), TotalBytes = 1, Data = [0] };
+        await Assert.ThrowsAsync<AccessDeniedException>(() => engine.ImportKv(part));
         TenantCredentials.Attach(KeyedSiloServer.Acme);
-        await Assert.ThrowsAsync<AccessDeniedException>(() => batcher.GetStats());
-        await Assert.ThrowsAsync<AccessDeniedException>(() => batcher.GetServingStats());
+        await Assert.ThrowsAsync<AccessDeniedException>(() => engine.GetStats());
+        await Assert.ThrowsAsync<AccessDeniedException>(() => engine.GetServingStats());
         TenantCredentials.Attach(null);
     }
 

@@ -3,7 +3,7 @@ using AutoGlm.Orleans.Abstractions;
 
 namespace AutoGlm.Orleans.Cli;
 
-/// <summary>status: every silo's batcher as a table, or one conversation's placement and cache.</summary>
+/// <summary>status: every silo's engine as a table, or one conversation's placement and cache.</summary>
 internal static class StatusCommand
 {
     public static Command Create(ClusterOptions cluster)

@@ -13,7 +13,7 @@ public sealed record PlannedTurn(
     string GenerationPrompt,
     int[] GenerationPromptIds,
     int HistoryTokens,
-    BatchWork Work)
+    Engine.EngineWork Work)
 {
     /// <summary>Where the model's view starts after this turn, when it moves (truncation "auto"); null: where it was.</summary>
     public TurnWindow? Window { get; init; }

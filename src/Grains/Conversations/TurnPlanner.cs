@@ -141,7 +141,7 @@ public static class TurnPlanner
         prompt.AddRange(generationPromptIds);
         options = options with { MaxNewTokens = options.MaxNewTokens ?? Math.Min(DefaultMaxNewTokens, room) };
         return new PlannedTurn(request.RequestId, Fingerprint(request), seed, user, userIds, generationPrompt, generationPromptIds, history,
-            new BatchWork { SequenceId = sequenceId, PromptTokenIds = prompt, Options = options })
+            new Engine.EngineWork(sequenceId, prompt, options))
         {
             Window = window,
             Ephemeral = request.Ephemeral,

@@ -39,7 +39,7 @@ public sealed class KvMover(InferenceEngine engine, IGrainFactory grains, OtherS
             return new KvMoveResult(KvMoveOutcome.NoTarget, null, snapshot.TokenCount, bytes);
         }
 
-        var batcher = BatchingGrainKeys.ForSilo(grains, target);
+        var silo = SiloEngineGrainKeys.ForSilo(grains, target);
         var transfer = Guid.NewGuid();
         for (long offset = 0; offset < bytes; offset += PartBytes)
         {
@@ -54,7 +54,7 @@ public sealed class KvMover(InferenceEngine engine, IGrainFactory grains, OtherS
                 Offset = offset,
                 Data = snapshot.Data.Slice((int)offset, length).ToArray(),
             };
-            if (!await batcher.ImportKv(part).WaitAsync(cancellationToken))
+            if (!await silo.ImportKv(part).WaitAsync(cancellationToken))
             {
                 return new KvMoveResult(KvMoveOutcome.Refused, target, snapshot.TokenCount, bytes);
             }

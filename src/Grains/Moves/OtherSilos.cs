@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 
 namespace AutoGlm.Orleans.Grains.Moves;
 
-/// <summary>The cluster's other active silos and their batchers' probes: where a conversation's KV could go.</summary>
+/// <summary>The cluster's other active silos and their engine grains' probes: where a conversation's KV could go.</summary>
 public sealed class OtherSilos(IGrainFactory grains, IClusterMembershipService membership, ILocalSiloDetails localSilo, ILogger<OtherSilos> logger)
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
@@ -19,7 +19,7 @@ public sealed class OtherSilos(IGrainFactory grains, IClusterMembershipService m
         {
             try
             {
-                return (Silo: silo, Probe: (PlacementProbe?)await BatchingGrainKeys.ForSilo(grains, silo).Probe(sequenceId)
+                return (Silo: silo, Probe: (PlacementProbe?)await SiloEngineGrainKeys.ForSilo(grains, silo).Probe(sequenceId)
                     .WaitAsync(ProbeTimeout, cancellationToken));
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

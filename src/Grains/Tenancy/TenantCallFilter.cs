@@ -6,8 +6,8 @@ namespace AutoGlm.Orleans.Grains.Tenancy;
 /// <summary>
 /// Checks every grain call that comes from outside the cluster (a gateway client) when keys are configured: a
 /// conversation only answers a key of its own tenant (any other caller hears that it does not exist, so its
-/// existence does not leak); every other grain (the per-silo batchers, Orleans' management grain, …) answers only
-/// an admin key, and the batchers' generate/release never answer a client at all. Calls from the silos themselves
+/// existence does not leak); every other grain (the per-silo engine grains, Orleans' management grain, …) answers only
+/// an admin key, and the engine grains' KV import/release never answer a client at all. Calls from the silos themselves
 /// (grains, the HTTP API, placement, shutdown) pass: the HTTP API has checked its caller's key already and passes it
 /// on, which this filter checks again.
 /// </summary>
@@ -49,12 +49,12 @@ public sealed class TenantCallFilter(ApiKeyStore keys, IClusterMembershipService
             return context.Invoke();
         }
 
-        // Only the batchers' read-only calls are a client's (an admin's); Generate arrives through the async-enumerable
-        // extension (StartEnumeration), so the check names what is allowed rather than what is not.
-        if (context.TargetContext.GrainInstance is BatchingGrain
-            && context.MethodName is not (nameof(IBatchingGrain.GetStats) or nameof(IBatchingGrain.GetServingStats) or nameof(IBatchingGrain.Probe)))
+        // Only the engine grains' read-only calls are a client's (an admin's): a KV import or release is a silo's; the
+        // check names what is allowed rather than what is not.
+        if (context.TargetContext.GrainInstance is Engine.SiloEngineGrain
+            && context.MethodName is not (nameof(ISiloEngineGrain.GetStats) or nameof(ISiloEngineGrain.GetServingStats) or nameof(ISiloEngineGrain.Probe)))
         {
-            throw new AccessDeniedException("a silo's batcher takes turns from its silo's conversations only");
+            throw new AccessDeniedException("a silo's engine grain takes KV transfers and releases from silos only");
         }
 
         return keys.TryFind(presented, out var admin) && admin.Admin

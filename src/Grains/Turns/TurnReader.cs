@@ -14,6 +14,7 @@ public sealed class TurnReader : IDisposable
     private int _textRead;
     private int _idsRead;
     private bool _finished;
+    private long _handedAt = -1;
     private bool _disposed;
 
     internal TurnReader(TurnRun run) => _run = run;
@@ -41,6 +42,14 @@ public sealed class TurnReader : IDisposable
 
             var ended = _run.Ended.IsCompleted ? _run.Ended.Result : null;
             var unread = _run.Text.Length > _textRead || _run.TokenIds.Count > _idsRead;
+            if (unread && ended is null && HoldBack() is { } hold)
+            {
+                // Coalesce: the tokens of the window go out together; the end of the run cuts the wait short.
+                await Task.WhenAny(_run.Ended, Task.Delay(hold, _run.Time, cancellationToken));
+                cancellationToken.ThrowIfCancellationRequested();
+                continue;
+            }
+
             if (ended is { IsCompleted: true } || (unread && ended is null))
             {
                 var chunk = new ReplyChunk
@@ -58,6 +67,7 @@ public sealed class TurnReader : IDisposable
                     Finish(ended);
                 }
 
+                _handedAt = _run.Time.GetTimestamp();
                 Park();
                 return chunk;
             }
@@ -84,6 +94,18 @@ public sealed class TurnReader : IDisposable
             _disposed = true;
             _run.Detach(this);
         }
+    }
+
+    /// <summary>How long the next chunk must wait to keep this reader's chunks a window apart; null: it may go now.</summary>
+    private TimeSpan? HoldBack()
+    {
+        if (_handedAt < 0 || _run.ChunkWindow <= TimeSpan.Zero)
+        {
+            return null;
+        }
+
+        var left = _run.ChunkWindow - _run.Time.GetElapsedTime(_handedAt);
+        return left > TimeSpan.Zero ? left : null;
     }
 
     private void Finish(TurnEnd end)

@@ -21,12 +21,19 @@ public sealed class TurnRun
     private readonly CancellationTokenSource _cancel = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Exception? _interruption;
+    private bool _unpublished;
 
-    public TurnRun(string requestId, ulong fingerprint, TimeProvider time)
+    /// <param name="chunkWindow">
+    /// After a reader's first chunk, the least time between two of its chunks while the reply is running: the tokens
+    /// of that window go out as one chunk, so the chunk rate of a stream stays bounded however fast the engine
+    /// decodes (the final chunk is never held back). Zero hands out every token as soon as it is read.
+    /// </param>
+    public TurnRun(string requestId, ulong fingerprint, TimeProvider time, TimeSpan chunkWindow = default)
     {
         RequestId = requestId;
         Fingerprint = fingerprint;
         Time = time;
+        ChunkWindow = chunkWindow;
     }
 
     public string RequestId { get; }
@@ -34,6 +41,8 @@ public sealed class TurnRun
     public ulong Fingerprint { get; }
 
     internal TimeProvider Time { get; }
+
+    internal TimeSpan ChunkWindow { get; }
 
     /// <summary>Cancelled when the run must stop generating.</summary>
     public CancellationToken Cancellation => _cancel.Token;
@@ -61,20 +70,26 @@ public sealed class TurnRun
         return reader;
     }
 
-    public void Append(string text, IReadOnlyList<int>? ids)
+    /// <summary>Adds one token's text and id; readers wake at the next <see cref="Publish"/>, once for all that was added.</summary>
+    public void Add(ReadOnlySpan<char> text, int? tokenId)
     {
-        if (text.Length == 0 && ids is not { Count: > 0 })
-        {
-            return;
-        }
-
         _text.Append(text);
-        if (ids is not null)
+        if (tokenId is { } id)
         {
-            _ids.AddRange(ids);
+            _ids.Add(id);
         }
 
-        Signal();
+        _unpublished |= text.Length > 0 || tokenId is not null;
+    }
+
+    /// <summary>Wakes the readers when something was added since the last call.</summary>
+    public void Publish()
+    {
+        if (_unpublished)
+        {
+            _unpublished = false;
+            Signal();
+        }
     }
 
     public void Complete(ConversationReply reply) => End(TurnEnd.Completed(reply));

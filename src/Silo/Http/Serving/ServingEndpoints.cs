@@ -4,7 +4,7 @@ namespace AutoGlm.Orleans.Silo.Http.Serving;
 
 /// <summary>
 /// The operator's serving page: GET /dashboard/serving, one static HTML file (inline CSS and script, nothing fetched
-/// from elsewhere) that polls GET /dashboard/serving/data, which asks every active silo's batcher for its
+/// from elsewhere) that polls GET /dashboard/serving/data, which asks every active silo's engine grain for its
 /// <see cref="ServingStats"/> (one grain call per silo, at once, each bounded by <see cref="SiloTimeout"/>).
 /// </summary>
 public static class ServingEndpoints
@@ -67,7 +67,7 @@ public static class ServingEndpoints
         var address = silo.ToParsableString();
         try
         {
-            var stats = await BatchingGrainKeys.ForSilo(grains, silo).GetServingStats().WaitAsync(SiloTimeout, cancellationToken);
+            var stats = await SiloEngineGrainKeys.ForSilo(grains, silo).GetServingStats().WaitAsync(SiloTimeout, cancellationToken);
             return new ServingSilo(address, null, ServingFigures.From(stats));
         }
         catch (TimeoutException)
