@@ -6,9 +6,11 @@ namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
 /// </summary>
 public sealed class InProcessRunner(string name, Func<int, CancellationToken, Task<IChatSystem>> create, IReadOnlyList<string> notes) : ISystemRunner
 {
+    private readonly List<string> _notes = [.. notes];
+
     public string Name => name;
 
-    public IReadOnlyList<string> Notes => notes;
+    public IReadOnlyList<string> Notes => _notes;
 
     public async Task<IReadOnlyList<RunResult>> RunAsync(Workload workload, CancellationToken cancellationToken)
     {
@@ -21,8 +23,15 @@ public sealed class InProcessRunner(string name, Func<int, CancellationToken, Ta
             {
                 await MultiTurnDriver.WarmUpAsync(system, workload.Conversations[0], cancellationToken).ConfigureAwait(false);
                 using var progress = new ProgressDisplay($"{name} c={concurrency}", workload.TotalTurns);
-                runs.Add(await MultiTurnDriver.RunAsync(system, workload.Conversations, concurrency, progress, cancellationToken)
-                    .ConfigureAwait(false));
+                var profiled = system as IProfiledSystem;
+                profiled?.BeginProfile();
+                var run = await MultiTurnDriver.RunAsync(system, workload.Conversations, concurrency, progress, cancellationToken)
+                    .ConfigureAwait(false);
+                runs.Add(run);
+                if (profiled is not null)
+                {
+                    _notes.Add(profiled.Profile(run));
+                }
             }
         }
 

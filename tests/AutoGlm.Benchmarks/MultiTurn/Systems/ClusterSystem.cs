@@ -17,11 +17,12 @@ namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
 /// with its own engine) and a real Orleans client calling the conversation grains through the client library.
 /// The silos live in this process on loopback ports; every call still crosses the client-gateway connection.
 /// </summary>
-public sealed class ClusterSystem : IChatSystem
+public sealed class ClusterSystem : IChatSystem, IProfiledSystem
 {
     private readonly List<IHost> _silos = [];
     private readonly IHost _client;
     private readonly ConversationClient _conversations;
+    private (double Forward, double Emit, long Steps) _profileStart;
 
     private ClusterSystem(List<IHost> silos, IHost client)
     {
@@ -93,6 +94,40 @@ public sealed class ClusterSystem : IChatSystem
                 yield return new TurnChunk(tokens);
             }
         }
+    }
+
+    public void BeginProfile() => _profileStart = EngineTotals();
+
+    public string Profile(RunResult run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var (forward, emit, steps) = EngineTotals();
+        forward -= _profileStart.Forward;
+        emit -= _profileStart.Emit;
+        steps -= _profileStart.Steps;
+        var turns = run.Turns.Where(t => t.Error is null).ToArray();
+        // The decode phase as the client saw it: each reply from its first token to its last.
+        var decodeWallMs = turns.Sum(t => t.E2eMs - t.TtftMs);
+        var decodeTokens = Math.Max(1, turns.Sum(t => t.OutputTokens - 1));
+        var perToken = decodeWallMs / decodeTokens;
+        var rows = (double)decodeTokens / Math.Max(1, steps);
+        return FormattableString.Invariant(
+            $"profile c={run.Concurrency}: client-side decode {perToken:F3} ms/token per stream; engine decode forward {forward * 1000 / Math.Max(1, steps):F3} ms/step, engine sampling and emission {emit * 1000 / Math.Max(1, steps):F3} ms/step, {steps} steps, ~{rows:F1} tokens per step; at c=1 what the client waits per token beyond the engine's forward and emission is the grain path (hand-offs, grain and gateway round trips, client): {perToken - (forward + emit) * 1000 / Math.Max(1, steps):F3} ms");
+    }
+
+    private (double Forward, double Emit, long Steps) EngineTotals()
+    {
+        double forward = 0, emit = 0;
+        long steps = 0;
+        foreach (var silo in _silos)
+        {
+            var stats = silo.Services.GetRequiredService<InferenceEngine>().GetStats();
+            forward += stats.DecodeForwardSeconds;
+            emit += stats.DecodeEmitSeconds;
+            steps += stats.Steps;
+        }
+
+        return (forward, emit, steps);
     }
 
     private static int FreePort()
