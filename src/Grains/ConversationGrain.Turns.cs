@@ -82,6 +82,13 @@ public sealed partial class ConversationGrain
             ReplyChunk? final = null;
             while (final is null && await LocalGeneration.WaitAsync(tokens))
             {
+                if (run.PublishDelay() is { } pause)
+                {
+                    // Tokens come faster than the chunk window: let it fill, so this turn and its readers wake once per
+                    // window, not once per token (the engine's thread keeps writing into the channel meanwhile).
+                    await Task.Delay(pause, _time);
+                }
+
                 while (tokens.TryRead(out var chunk))
                 {
                     run.Add(chunk.Text, chunk.TokenId);

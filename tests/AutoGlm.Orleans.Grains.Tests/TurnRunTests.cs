@@ -178,6 +178,20 @@ public sealed class TurnRunTests
         Assert.Equal("xy", (await next.AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct))!.Text);
     }
 
+    [Fact]
+    public void The_producer_publishes_the_first_token_at_once_then_at_most_once_per_window()
+    {
+        var run = new TurnRun("r1", 1, _time, TimeSpan.FromMilliseconds(4));
+        Assert.Null(run.PublishDelay());
+        Produce(run, "A", [1]);
+        Assert.Equal(TimeSpan.FromMilliseconds(4), run.PublishDelay());
+        _time.Advance(TimeSpan.FromMilliseconds(3));
+        Assert.Equal(TimeSpan.FromMilliseconds(1), run.PublishDelay());
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Null(run.PublishDelay());
+        Assert.Null(new TurnRun("r2", 1, _time).PublishDelay());
+    }
+
     /// <summary>What the grain's turn does with what one read of the engine's stream returned.</summary>
     private static void Produce(TurnRun run, string text, int[]? ids)
     {

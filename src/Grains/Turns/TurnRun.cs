@@ -22,6 +22,7 @@ public sealed class TurnRun
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Exception? _interruption;
     private bool _unpublished;
+    private long _publishedAt = -1;
 
     /// <param name="chunkWindow">
     /// After a reader's first chunk, the least time between two of its chunks while the reply is running: the tokens
@@ -88,8 +89,24 @@ public sealed class TurnRun
         if (_unpublished)
         {
             _unpublished = false;
+            _publishedAt = Time.GetTimestamp();
             Signal();
         }
+    }
+
+    /// <summary>
+    /// How long the producer should wait before publishing again so that publishes are a chunk window apart; null when
+    /// nothing was published yet (the first token goes at once) or the window has passed.
+    /// </summary>
+    public TimeSpan? PublishDelay()
+    {
+        if (_publishedAt < 0 || ChunkWindow <= TimeSpan.Zero)
+        {
+            return null;
+        }
+
+        var left = ChunkWindow - Time.GetElapsedTime(_publishedAt);
+        return left > TimeSpan.Zero ? left : null;
     }
 
     public void Complete(ConversationReply reply) => End(TurnEnd.Completed(reply));

@@ -15,6 +15,9 @@ public sealed record BenchmarkSettings
     /// <summary>Workers of the stateless service; they split <see cref="IntraOpThreads"/> between them.</summary>
     public int StatelessWorkers { get; init; } = Environment.ProcessorCount;
 
+    /// <summary>The cluster silos' Conversations:ChunkWindow; null keeps the silo's default.</summary>
+    public TimeSpan? ChunkWindow { get; init; }
+
     /// <summary>The ortgenai child's assembly, when not the one built next to the sources.</summary>
     public string? OrtGenAiAssembly { get; init; }
 }

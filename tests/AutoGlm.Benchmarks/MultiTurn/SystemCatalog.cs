@@ -58,7 +58,7 @@ public static class SystemCatalog
                     + "an Orleans client through the client library; replies forced to the drawn length (IgnoreEndOfTurn)",
                 ];
                 return (new InProcessRunner(name,
-                    async (_, ct) => await ClusterSystem.StartAsync(settings.ModelPath, silos, threads, ct).ConfigureAwait(false), notes), null);
+                    async (_, ct) => await ClusterSystem.StartAsync(settings.ModelPath, silos, threads, ct, settings.ChunkWindow).ConfigureAwait(false), notes), null);
             }
 
             default:

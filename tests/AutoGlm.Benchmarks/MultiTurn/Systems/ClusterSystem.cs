@@ -31,7 +31,8 @@ public sealed class ClusterSystem : IChatSystem, IProfiledSystem
         _conversations = new ConversationClient(client.Services.GetRequiredService<IGrainFactory>());
     }
 
-    public static async Task<ClusterSystem> StartAsync(string modelPath, int silos, int intraOpThreads, CancellationToken cancellationToken)
+    public static async Task<ClusterSystem> StartAsync(string modelPath, int silos, int intraOpThreads, CancellationToken cancellationToken,
+        TimeSpan? chunkWindow = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(silos);
         var siloPorts = Enumerable.Range(0, silos).Select(_ => FreePort()).ToArray();
@@ -55,6 +56,11 @@ public sealed class ClusterSystem : IChatSystem, IProfiledSystem
                     silo.Services.AddSingleton<IConversationStore>(store);
                     silo.Services.AddSingleton<IConversationIndexStore>(index);
                     silo.AddAutoGlmMemoryStorage();
+                    if (chunkWindow is { } window)
+                    {
+                        silo.Services.Configure<ConversationOptions>(o => o.ChunkWindow = window);
+                    }
+
                     silo.AddAutoGlmGrains(_ => new EngineOptions
                     {
                         ModelPath = modelPath,
