@@ -21,7 +21,9 @@ public sealed class KvMover(InferenceEngine engine, IGrainFactory grains, OtherS
     {
         ArgumentNullException.ThrowIfNull(engine);
         var d = engine.KvDescriptor;
-        return FormattableString.Invariant($"{d.Model}:{d.Layers}x{d.KvHeads}x{d.HeadDim}:{d.ElementType}:v{d.Format}");
+        // The receiver rebuilds the snapshot under its own descriptor, so this text must hold all of it: int8 scales too.
+        var scales = d.Scales is null ? "" : ":" + d.Scales;
+        return FormattableString.Invariant($"{d.Model}:{d.Layers}x{d.KvHeads}x{d.HeadDim}:{d.ElementType}:v{d.Format}{scales}");
     }
 
     public async Task<KvMoveResult> MoveAsync(string sequenceId, CancellationToken cancellationToken)

@@ -49,7 +49,7 @@ public sealed class InferenceEngine : IDisposable
         _kv = Manifest.PastPresentShareBuffer
             ? new SharedBufferKvStrategy(_runner, _runner.CreateKvMemory(), options.MaxBatchSize)
             : new ConcatKvStrategy(_runner);
-        KvDescriptor = KvDescriptor.Of(Manifest);
+        KvDescriptor = KvDescriptor.Of(Manifest, Manifest.KvScalesIdentity(options.ModelPath));
         // Host memory is the next tier when the KV lives on the device; disk when it lives in host memory already.
         _tier = RestoreTier.Create(options, KvDescriptor, kvOnDevice: _kv.Traffic.Device != "Cpu");
         _metrics = new EngineMetrics(Gauges, meterFactory, GetRestoreTierStats);

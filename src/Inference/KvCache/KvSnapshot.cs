@@ -6,23 +6,39 @@ namespace AutoGlm.Orleans.Inference.KvCache;
 /// What a <see cref="KvSnapshot"/>'s bytes mean: the model and KV geometry they were computed with, and the
 /// version of their order. An engine imports a snapshot only when its descriptor equals the engine's own
 /// (<see cref="Engine.InferenceEngine.KvDescriptor"/>): the same model (by name), layer count, KV heads, head
-/// dimension and element type. The graph's KV layout is not part of it: the byte order is the same for all.
+/// dimension and element type, and for a quantized (int8) KV the same scales. The graph's KV layout is not part of
+/// it: the byte order is the same for all.
 /// </summary>
 /// <param name="Model">The model's name (model.json's <c>name</c>); variants of the same weights share it.</param>
 /// <param name="Layers">Decoder layers: the snapshot holds a key and a value tensor for each.</param>
 /// <param name="KvHeads">Key/value heads per tensor.</param>
 /// <param name="HeadDim">Elements per head and token.</param>
-/// <param name="ElementType">The elements as model.json names them ("float32", "float16", "bfloat16"), stored as they are.</param>
+/// <param name="ElementType">The KV's elements as model.json names them ("float32", "float16", "bfloat16", "int8"), stored as they are.</param>
 /// <param name="ElementSize">Bytes per element.</param>
 /// <param name="Format">The byte order's version, <see cref="KvSnapshot.CurrentFormat"/> for the order documented there.</param>
+/// <param name="Scales">
+/// For an int8 KV, the identity of the per-channel scales its bytes were quantized with
+/// (<see cref="ModelManifest.KvScalesIdentity"/>): the same int8 byte means another value under other scales. Null
+/// for a float KV.
+/// </param>
 public sealed record KvDescriptor(string Model, int Layers, int KvHeads, int HeadDim, string ElementType, int ElementSize,
-    int Format = KvSnapshot.CurrentFormat)
+    int Format = KvSnapshot.CurrentFormat, string? Scales = null)
 {
-    /// <summary>This model's descriptor.</summary>
-    public static KvDescriptor Of(ModelManifest manifest)
+    /// <summary>
+    /// This model's descriptor; <paramref name="scales"/> is the quantization's identity
+    /// (<see cref="ModelManifest.KvScalesIdentity"/>), required exactly when the KV is quantized.
+    /// </summary>
+    public static KvDescriptor Of(ModelManifest manifest, string? scales = null)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        return new(manifest.Name, manifest.NumLayers, manifest.NumKeyValueHeads, manifest.HeadDim, manifest.Dtype, manifest.ElementSize);
+        if (manifest.KvQuantized == string.IsNullOrEmpty(scales))
+        {
+            throw new ArgumentException(
+                $"model {manifest.Name}: a {manifest.KvElementTypeName} KV {(manifest.KvQuantized ? "needs" : "has no")} scales", nameof(scales));
+        }
+
+        return new(manifest.Name, manifest.NumLayers, manifest.NumKeyValueHeads, manifest.HeadDim, manifest.KvElementTypeName,
+            manifest.ElementSize, KvSnapshot.CurrentFormat, scales);
     }
 
     /// <summary>Bytes one token costs: layers × 2 (key, value) × KV heads × head dim × element size.</summary>

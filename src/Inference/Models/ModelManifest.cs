@@ -21,6 +21,19 @@ public sealed record ModelManifest
     public required int VocabSize { get; init; }
     public required int ContextLength { get; init; }
     public string Dtype { get; init; } = "float32";
+
+    /// <summary>
+    /// The KV cache's element type when it is not <see cref="Dtype"/> (model.json "kv_dtype"): "int8" for a graph
+    /// whose GroupQueryAttention quantizes each new token's keys and values on write (k/v_scale inputs); null keeps
+    /// the KV in <see cref="Dtype"/>.
+    /// </summary>
+    public string? KvDtype { get; init; }
+
+    /// <summary>
+    /// For a quantized KV: the file (relative to the model folder) holding the scales the graph reads, as ONNX external
+    /// data. Its bytes identify the quantization: int8 KV computed with other scales means other values.
+    /// </summary>
+    public string? KvScalesFile { get; init; }
     public string OnnxFile { get; init; } = "model.onnx";
     public required TokenizerManifest Tokenizer { get; init; }
     public required string ChatTemplate { get; init; }
@@ -58,7 +71,39 @@ public sealed record ModelManifest
                 $"model {Name} has no variant '{name}' (known: {(Variants.Count == 0 ? "none" : string.Join(", ", Variants.Keys))})", nameof(name));
         }
 
-        return this with { OnnxFile = variant.OnnxFile, PastPresentShareBuffer = variant.PastPresentShareBuffer };
+        var selected = this with
+        {
+            OnnxFile = variant.OnnxFile,
+            PastPresentShareBuffer = variant.PastPresentShareBuffer,
+            KvDtype = variant.KvDtype,
+            KvScalesFile = variant.KvScalesFile,
+        };
+        selected.Validate($"{Name} variant '{name}'");
+        return selected;
+    }
+
+    /// <summary>The KV cache's element type as model.json names it: <see cref="KvDtype"/>, else <see cref="Dtype"/>.</summary>
+    [JsonIgnore]
+    public string KvElementTypeName => KvDtype ?? Dtype;
+
+    /// <summary>True when the KV is quantized (int8) and so depends on the scales in <see cref="KvScalesFile"/>.</summary>
+    [JsonIgnore]
+    public bool KvQuantized => KvElementTypeName == "int8";
+
+    /// <summary>
+    /// The identity of the KV's quantization: the SHA-256 (lowercase hex) of <see cref="KvScalesFile"/>'s bytes in
+    /// <paramref name="modelDirectory"/>; null for a float KV, which needs no scales to mean the same everywhere.
+    /// </summary>
+    public string? KvScalesIdentity(string modelDirectory)
+    {
+        if (!KvQuantized)
+        {
+            return null;
+        }
+
+        var path = Path.Combine(modelDirectory, KvScalesFile!);
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
     }
 
     /// <summary>Bytes one cached token costs across all layers: layers × (key + value) × kv heads × head dim × element.</summary>
@@ -90,22 +135,25 @@ public sealed record ModelManifest
         return [.. names];
     }
 
-    /// <summary>The KV tensors' element type, from <see cref="Dtype"/>.</summary>
+    /// <summary>The KV tensors' element type, from <see cref="KvElementTypeName"/>.</summary>
     [JsonIgnore]
-    public Microsoft.ML.OnnxRuntime.Tensors.TensorElementType KvElementType => Dtype switch
+    public Microsoft.ML.OnnxRuntime.Tensors.TensorElementType KvElementType => KvElementTypeName switch
     {
         "float32" => Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float,
         "float16" => Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16,
         "bfloat16" => Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.BFloat16,
-        _ => throw new InvalidDataException($"model {Name}: unsupported dtype '{Dtype}'"),
+        "int8" => Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int8,
+        _ => throw new InvalidDataException($"model {Name}: unsupported KV dtype '{KvElementTypeName}'"),
     };
 
+    /// <summary>Bytes of one KV element (the KV's type, which may differ from the weights' <see cref="Dtype"/>).</summary>
     [JsonIgnore]
-    public int ElementSize => Dtype switch
+    public int ElementSize => KvElementTypeName switch
     {
         "float32" => 4,
         "float16" or "bfloat16" => 2,
-        _ => throw new InvalidDataException($"model {Name}: unsupported dtype '{Dtype}'"),
+        "int8" => 1,
+        _ => throw new InvalidDataException($"model {Name}: unsupported KV dtype '{KvElementTypeName}'"),
     };
 
     public static readonly JsonSerializerOptions JsonOptions = new()
@@ -142,14 +190,23 @@ public sealed record ModelManifest
         Require(HeadDim > 0 && VocabSize > 0 && ContextLength > 0, path, "head_dim, vocab_size and context_length must be positive");
         Require(LogitsMode is "last" or "all", path, $"logits_mode must be 'last' or 'all', not '{LogitsMode}'");
         _ = ElementSize;
+        // Only GroupQueryAttention quantizes on write; a Concat graph would have no scales to quantize with.
+        Require(!KvQuantized || (PastPresentShareBuffer && !string.IsNullOrEmpty(KvScalesFile)), path,
+            "an int8 KV needs a shared-buffer (GroupQueryAttention) graph and kv_scales_file");
     }
 }
 
-/// <summary>Another graph of a model's weights: its file and KV layout.</summary>
+/// <summary>Another graph of a model's weights: its file, KV layout and KV element type.</summary>
 public sealed record ModelVariant
 {
     public required string OnnxFile { get; init; }
     public bool PastPresentShareBuffer { get; init; }
+
+    /// <summary>The variant's KV element type (<see cref="ModelManifest.KvDtype"/>); null: the weights' dtype.</summary>
+    public string? KvDtype { get; init; }
+
+    /// <summary>The scales of a quantized KV (<see cref="ModelManifest.KvScalesFile"/>).</summary>
+    public string? KvScalesFile { get; init; }
 }
 
 public sealed record TokenizerManifest

@@ -26,6 +26,7 @@ public sealed class ContinuousBatchingTests
     [Theory]
     [InlineData(KvLayouts.Shared)]
     [InlineData(KvLayouts.Optimum)]
+    [InlineData(KvLayouts.Int8)]
     public async Task Staggered_batched_rows_equal_their_solo_runs(string layout)
     {
         var ct = TestContext.Current.CancellationToken;

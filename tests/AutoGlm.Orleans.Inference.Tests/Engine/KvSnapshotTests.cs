@@ -20,6 +20,7 @@ public sealed class KvSnapshotTests
     [InlineData(KvLayouts.Optimum, KvLayouts.Optimum)]
     [InlineData(KvLayouts.Shared, KvLayouts.Optimum)]
     [InlineData(KvLayouts.Optimum, KvLayouts.Shared)]
+    [InlineData(KvLayouts.Int8, KvLayouts.Int8)]
     public async Task An_imported_cache_continues_exactly_as_the_exporter_would(string exporter, string importer)
     {
         var ct = TestContext.Current.CancellationToken;

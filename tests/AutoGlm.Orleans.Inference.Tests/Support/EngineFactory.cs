@@ -17,6 +17,7 @@ internal static class EngineFactory
         {
             KvLayouts.Shared => options,
             KvLayouts.Optimum => options with { ModelVariant = "optimum" },
+            KvLayouts.Int8 => options with { ModelVariant = KvLayouts.Int8 },
             _ => throw new ArgumentOutOfRangeException(nameof(layout), layout, "unknown KV layout"),
         };
         return InferenceEngine.Create(configure is null ? options : configure(options));
@@ -57,13 +58,14 @@ internal static class EngineFactory
 }
 
 /// <summary>
-/// The default model's graphs: the shared-buffer graph (GroupQueryAttention writing KV in place) and the Optimum
-/// Concat graph of the same weights.
+/// The default model's graphs: the shared-buffer graph (GroupQueryAttention writing KV in place), the Optimum
+/// Concat graph of the same weights, and the shared-buffer graph with an int8 KV (variant "int8kv").
 /// </summary>
 public static class KvLayouts
 {
     public const string Shared = "shared";
     public const string Optimum = "optimum";
+    public const string Int8 = "int8kv";
 }
 
 internal sealed record Generation(int[] Tokens, string Text, FinishReason FinishReason, GenerationUsage Usage);
