@@ -22,6 +22,15 @@ public sealed record ModelManifest
     public required int ContextLength { get; init; }
     public string Dtype { get; init; } = "float32";
     public string OnnxFile { get; init; } = "model.onnx";
+
+    /// <summary>
+    /// The graph's ONNX external-data file in the model folder, when the manifest names it (the graph records it
+    /// itself; this says which file belongs to which graph, e.g. for a variant's size on disk); null: not stated.
+    /// </summary>
+    public string? WeightsFile { get; init; }
+
+    /// <summary>How the graph's weights are quantized; null for float weights.</summary>
+    public WeightQuantization? Quantization { get; init; }
     public required TokenizerManifest Tokenizer { get; init; }
     public required string ChatTemplate { get; init; }
     public int? BosTokenId { get; init; }
@@ -41,7 +50,10 @@ public sealed record ModelManifest
     /// </summary>
     public bool PastPresentShareBuffer { get; init; }
 
-    /// <summary>Other graphs of the same weights in the folder (e.g. "optimum"), selectable by name.</summary>
+    /// <summary>
+    /// Other graphs in the folder, selectable by name: of the same weights (e.g. "optimum") or of quantized copies
+    /// of them (e.g. "int8", with its own weights file).
+    /// </summary>
     public IReadOnlyDictionary<string, ModelVariant> Variants { get; init; } = new Dictionary<string, ModelVariant>();
 
     /// <summary>This manifest with the graph of variant <paramref name="name"/>; null or empty keeps the default graph.</summary>
@@ -58,7 +70,14 @@ public sealed record ModelManifest
                 $"model {Name} has no variant '{name}' (known: {(Variants.Count == 0 ? "none" : string.Join(", ", Variants.Keys))})", nameof(name));
         }
 
-        return this with { OnnxFile = variant.OnnxFile, PastPresentShareBuffer = variant.PastPresentShareBuffer };
+        // A variant that names no weights file reads the default graph's (the same weights in another layout).
+        return this with
+        {
+            OnnxFile = variant.OnnxFile,
+            PastPresentShareBuffer = variant.PastPresentShareBuffer,
+            WeightsFile = variant.WeightsFile ?? WeightsFile,
+            Quantization = variant.Quantization,
+        };
     }
 
     /// <summary>Bytes one cached token costs across all layers: layers × (key + value) × kv heads × head dim × element.</summary>
@@ -145,11 +164,32 @@ public sealed record ModelManifest
     }
 }
 
-/// <summary>Another graph of a model's weights: its file and KV layout.</summary>
+/// <summary>Another graph of a model's weights: its file, KV layout and, for a quantized copy, its weights.</summary>
 public sealed record ModelVariant
 {
     public required string OnnxFile { get; init; }
     public bool PastPresentShareBuffer { get; init; }
+
+    /// <summary>The variant's external-data file; null: the default graph's.</summary>
+    public string? WeightsFile { get; init; }
+
+    /// <summary>How the variant's weights are quantized; null: float weights.</summary>
+    public WeightQuantization? Quantization { get; init; }
+}
+
+/// <summary>
+/// Weight-only quantization of a graph (tools/model/quantize.py): "MatMulNBits" is ONNX Runtime's contrib op, with
+/// <see cref="Bits"/>-bit codes in blocks of <see cref="BlockSize"/> along K, one float scale (and, unless
+/// <see cref="Symmetric"/>, one zero point) a block; <see cref="AccuracyLevel"/> 4 lets the CPU kernel quantize the
+/// activations to int8 too.
+/// </summary>
+public sealed record WeightQuantization
+{
+    public required string Method { get; init; }
+    public required int Bits { get; init; }
+    public required int BlockSize { get; init; }
+    public int AccuracyLevel { get; init; }
+    public bool Symmetric { get; init; }
 }
 
 public sealed record TokenizerManifest
