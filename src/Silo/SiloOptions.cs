@@ -75,7 +75,10 @@ public sealed class EngineSection
 
     public double KvBudgetFraction { get; set; } = 0.25;
 
-    /// <summary>Another graph of the model's weights in its folder (e.g. "optimum": the Concat KV layout).</summary>
+    /// <summary>
+    /// Another graph in the model's folder, a key of model.json "variants": e.g. "optimum" (the Concat KV layout of the
+    /// same weights) or "int8" / "int4" (weight-quantized copies).
+    /// </summary>
     public string? ModelVariant { get; set; }
 
     /// <summary>Where evicted KV spills: auto (host memory with a GPU, disk otherwise), host, disk or off.</summary>
