@@ -7,7 +7,8 @@ namespace AutoGlm.Orleans.Benchmarks;
 /// `engine ...`: the engine benchmark in one run; `multiturn ...`: the multi-turn comparison of systems; `state ...`:
 /// what conversation state costs (bytes a turn writes, time to refuse bad input); `responses ...`: what the stateful
 /// OpenAI APIs (previous_response_id chains, forks, truncation) cost and save over HTTP; `drain ...`: a conversation's next
-/// turn after its silo drains and its KV moves with it, against one that never moved and one that recomputes.
+/// turn after its silo drains and its KV moves with it, against one that never moved and one that recomputes;
+/// `variants ...`: the model's variants (quantized weights, other layouts) side by side: speed, memory, quality.
 /// </summary>
 internal static class BenchmarkCommand
 {
@@ -20,6 +21,7 @@ internal static class BenchmarkCommand
             Console.WriteLine("       AutoGlm.Benchmarks " + State.StateCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + Responses.ResponsesCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + Drain.DrainCommand.Usage);
+            Console.WriteLine("       AutoGlm.Benchmarks " + Variants.VariantsCommand.Usage);
             return args.Length == 0 ? 2 : 0;
         }
 
@@ -44,9 +46,19 @@ internal static class BenchmarkCommand
             return await Drain.DrainCommand.RunAsync(args, args.Contains("--model") ? "" : FindDefaultModel());
         }
 
+        if (args[0] == "variants")
+        {
+            return await Variants.VariantsCommand.RunAsync(args, args.Contains("--model") ? "" : FindDefaultModel());
+        }
+
+        if (args[0] == Variants.RssChild.Verb)
+        {
+            return await Variants.RssChild.RunAsync(args);
+        }
+
         if (args[0] != "engine")
         {
-            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn, state, responses, drain)");
+            Console.Error.WriteLine($"unknown benchmark '{args[0]}' (known: engine, multiturn, state, responses, drain, variants)");
             return 2;
         }
 

@@ -125,7 +125,7 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
     }
 
     /// <summary>The same decode work through the engine: <paramref name="batch"/> concurrent requests.</summary>
-    private async Task<double> SchedulerDecodeAsync(int batch, int context)
+    internal async Task<double> SchedulerDecodeAsync(int batch, int context)
     {
         using var engine = InferenceEngine.Create(new EngineOptions
         {

@@ -12,6 +12,7 @@ import torch
 import bpe
 import chat_template
 import gqa
+import quantize
 from gpt2 import GPT2, Config, OnnxDecoder, attention_allowed
 
 OPSET = 17
@@ -275,7 +276,11 @@ def write_readme(path, cfg, summary, sizes, transcripts):
               "- `model.weights`: both graphs' weights (ONNX external data; tensors under 1 KiB stay inline).",
               "- `model.json`: our manifest (architecture, tokenizer, template, stop tokens, tensor names).",
               "- `reference.json`: prompts, their r50k ids, torch's greedy continuation and last-position logits;",
-              "  the .NET tests assert ONNX Runtime reproduces them.", ""]
+              "  the .NET tests assert ONNX Runtime reproduces them.",
+              "- `model.int8.*`, `model.optimum.int8.onnx`, `model.int4.*`, `model.optimum.int4.onnx`: the weight-quantized",
+              "  variants (above; `tools/model/quantize.py`).",
+              "- `quality.json`: conversations held out of the training corpus (`tools/model/quality_set.py`), on which the",
+              "  .NET tests and the `variants` benchmark compare a variant with float32.", ""]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
 
@@ -310,6 +315,8 @@ def main():
     for t in transcripts:
         for m in t:
             print(f"{m['role']}: {m['content']}")
+    # The weight-quantized variants of the new weights (model.json and the README gain their entries).
+    quantize.quantize_all(args.out_dir, quantize.VARIANTS)
 
 
 if __name__ == "__main__":

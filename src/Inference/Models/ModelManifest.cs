@@ -35,6 +35,15 @@ public sealed record ModelManifest
     /// </summary>
     public string? KvScalesFile { get; init; }
     public string OnnxFile { get; init; } = "model.onnx";
+
+    /// <summary>
+    /// The graph's ONNX external-data file in the model folder, when the manifest names it (the graph records it
+    /// itself; this says which file belongs to which graph, e.g. for a variant's size on disk); null: not stated.
+    /// </summary>
+    public string? WeightsFile { get; init; }
+
+    /// <summary>How the graph's weights are quantized; null for float weights.</summary>
+    public WeightQuantization? Quantization { get; init; }
     public required TokenizerManifest Tokenizer { get; init; }
     public required string ChatTemplate { get; init; }
     public int? BosTokenId { get; init; }
@@ -54,7 +63,10 @@ public sealed record ModelManifest
     /// </summary>
     public bool PastPresentShareBuffer { get; init; }
 
-    /// <summary>Other graphs of the same weights in the folder (e.g. "optimum"), selectable by name.</summary>
+    /// <summary>
+    /// Other graphs in the folder, selectable by name: of the same weights (e.g. "optimum") or of quantized copies
+    /// of them (e.g. "int8", with its own weights file).
+    /// </summary>
     public IReadOnlyDictionary<string, ModelVariant> Variants { get; init; } = new Dictionary<string, ModelVariant>();
 
     /// <summary>This manifest with the graph of variant <paramref name="name"/>; null or empty keeps the default graph.</summary>
@@ -77,6 +89,9 @@ public sealed record ModelManifest
             PastPresentShareBuffer = variant.PastPresentShareBuffer,
             KvDtype = variant.KvDtype,
             KvScalesFile = variant.KvScalesFile,
+            // A variant that names no weights file reads the default graph's (the same weights in another layout).
+            WeightsFile = variant.WeightsFile ?? WeightsFile,
+            Quantization = variant.Quantization,
         };
         selected.Validate($"{Name} variant '{name}'");
         return selected;
@@ -196,7 +211,7 @@ public sealed record ModelManifest
     }
 }
 
-/// <summary>Another graph of a model's weights: its file, KV layout and KV element type.</summary>
+/// <summary>Another graph of a model's weights: its file, KV layout, KV element type and, for a quantized copy, its weights.</summary>
 public sealed record ModelVariant
 {
     public required string OnnxFile { get; init; }
@@ -207,6 +222,27 @@ public sealed record ModelVariant
 
     /// <summary>The scales of a quantized KV (<see cref="ModelManifest.KvScalesFile"/>).</summary>
     public string? KvScalesFile { get; init; }
+
+    /// <summary>The variant's external-data file; null: the default graph's.</summary>
+    public string? WeightsFile { get; init; }
+
+    /// <summary>How the variant's weights are quantized; null: float weights.</summary>
+    public WeightQuantization? Quantization { get; init; }
+}
+
+/// <summary>
+/// Weight-only quantization of a graph (tools/model/quantize.py): "MatMulNBits" is ONNX Runtime's contrib op, with
+/// <see cref="Bits"/>-bit codes in blocks of <see cref="BlockSize"/> along K, one float scale (and, unless
+/// <see cref="Symmetric"/>, one zero point) a block; <see cref="AccuracyLevel"/> 4 lets the CPU kernel quantize the
+/// activations to int8 too.
+/// </summary>
+public sealed record WeightQuantization
+{
+    public required string Method { get; init; }
+    public required int Bits { get; init; }
+    public required int BlockSize { get; init; }
+    public int AccuracyLevel { get; init; }
+    public bool Symmetric { get; init; }
 }
 
 public sealed record TokenizerManifest
