@@ -14,9 +14,10 @@ internal static class MultiTurnCommand
     public const string Usage =
         "multiturn [--json FILE] [--svg FILE] [--model DIR] [--systems a,b,...] [--conversations N] [--turns T]\n"
         + "          [--concurrency C[,C2,...]] [--user-tokens DIST] [--reply-tokens DIST] [--seed S] [--threads N]\n"
-        + "          [--stateless-workers W] [--ortgenai-dll PATH] [--quick]\n"
+        + "          [--stateless-workers W] [--ortgenai-dll PATH] [--llamacpp-dir DIR] [--quick]\n"
         + "  DIST: constant:V | uniform:MIN:MAX | normal:MEAN:STDDEV[:MIN:MAX] | lognormal:MEAN:SIGMA[:MIN:MAX]\n"
-        + "  systems: " + "cluster, stateless, ortgenai, cluster_1silo_1thread, cluster_2silos_1thread (default: all)";
+        + "  systems: cluster, cluster_http, stateless, ortgenai, llamacpp, cluster_1silo_1thread, cluster_2silos_1thread (default: these),\n"
+        + "           llamacpp_q8, llamacpp_q4 (llama.cpp on q8_0 / q4_0 weights; build: " + LlamaCppBuild.BuildCommand + ")";
 
     public static async Task<int> RunAsync(string[] args, string defaultModel, string repositoryRoot)
     {
@@ -28,6 +29,7 @@ internal static class MultiTurnCommand
         var threads = Environment.ProcessorCount;
         int? workers = null;
         string? ortGenAi = null;
+        string? llamaCpp = null;
         for (var i = 1; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -49,6 +51,7 @@ internal static class MultiTurnCommand
                 case "--threads": threads = Int(); break;
                 case "--stateless-workers": workers = Int(); break;
                 case "--ortgenai-dll": ortGenAi = Next(); break;
+                case "--llamacpp-dir": llamaCpp = Next(); break;
                 case "--quick": options = WorkloadOptions.Quick with { Seed = options.Seed }; break;
                 default:
                     Console.Error.WriteLine($"unknown option {args[i]}\nusage: {Usage}");
@@ -83,6 +86,7 @@ internal static class MultiTurnCommand
             IntraOpThreads = threads,
             StatelessWorkers = workers ?? Environment.ProcessorCount,
             OrtGenAiAssembly = ortGenAi,
+            LlamaCppDirectory = llamaCpp,
         };
 
         var results = new JsonObject();
