@@ -3,13 +3,15 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
 
 /// <summary>
 /// One llama-server child process on a free loopback port, ready (GET /health is 200) once <see cref="StartAsync"/>
 /// returns. It is killed by its pid when disposed, when startup fails, and when this process ends: on Ctrl-C
-/// (SIGINT), SIGTERM, normal exit or an unhandled exception, so no benchmark leaves a server holding the cores.
+/// (SIGINT), SIGTERM, SIGHUP, SIGQUIT, normal exit or an unhandled exception, so no benchmark leaves a server holding
+/// the cores (only SIGKILL, which no process can handle, would).
 /// Its output goes to a log file whose tail a failed start reports.
 /// </summary>
 public sealed class LlamaServerProcess : IAsyncDisposable
@@ -208,7 +210,13 @@ public sealed class LlamaServerProcess : IAsyncDisposable
         Console.CancelKeyPress += (_, _) => KillAll();
         AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
         AppDomain.CurrentDomain.UnhandledException += (_, _) => KillAll();
+        // SIGTERM and SIGHUP end this process without ProcessExit (seen: exit by signal 15, the server left running);
+        // the handler kills the servers and leaves the signal's own action, termination, to follow.
+        Signals = [.. new[] { PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT }.Select(s => PosixSignalRegistration.Create(s, _ => KillAll()))];
     }
+
+    /// <summary>Kept alive for the process's lifetime: a collected registration stops handling its signal.</summary>
+    private static PosixSignalRegistration[] Signals { get; set; } = [];
 
     private static int FreePort()
     {
