@@ -26,7 +26,9 @@ internal sealed class HttpSilo : IAsyncDisposable
     /// <summary>A plain client of the silo's HTTP API (the SDK clients of a benchmark are its own).</summary>
     public HttpClient Http { get; }
 
-    public static async Task<HttpSilo> StartAsync(string modelPath)
+    /// <param name="modelPath">The model folder.</param>
+    /// <param name="settings">More command-line settings for the silo (e.g. <c>--Engine:IntraOpThreads 2</c>).</param>
+    public static async Task<HttpSilo> StartAsync(string modelPath, IReadOnlyList<string>? settings = null)
     {
         var port = FreePort();
         var app = SiloHost.Build(
@@ -36,6 +38,7 @@ internal sealed class HttpSilo : IAsyncDisposable
             "--cluster-id", "bench-" + Guid.NewGuid().ToString("N"), "--model", modelPath, "--Logging:LogLevel:Default", "Warning",
             // Every log line to stderr: stdout carries the result JSON only.
             "--Logging:Console:LogToStandardErrorThreshold", "Trace",
+            .. settings ?? [],
         ]);
         var silo = new HttpSilo(app, new Uri($"http://127.0.0.1:{port}"));
         try

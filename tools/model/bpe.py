@@ -11,19 +11,25 @@ ENDOFTEXT = "<|endoftext|>"
 ENDOFTEXT_ID = 50256
 
 
+def load_ranks(ranks_path):
+    """Token bytes -> rank (= id) from a tiktoken rank file, as DumpRanks writes it (no special tokens)."""
+    ranks = {}
+    with open(ranks_path, "rb") as f:
+        for line in f:
+            parts = line.split()
+            if not parts or parts[0].endswith(b":"):
+                continue  # the .NET data package starts with a "Capacity: N" line
+            # tiktoken files say "token rank"; the .NET package lists tokens in rank order.
+            rank = int(parts[1]) if len(parts) == 2 else len(ranks)
+            ranks[base64.b64decode(parts[0])] = rank
+    return ranks
+
+
 class R50kTokenizer:
     def __init__(self, ranks_path):
         import regex  # only the tokenizer needs it: export.py's export and manifest work without it
 
-        self.ranks = {}
-        with open(ranks_path, "rb") as f:
-            for line in f:
-                parts = line.split()
-                if not parts or parts[0].endswith(b":"):
-                    continue  # the .NET data package starts with a "Capacity: N" line
-                # tiktoken files say "token rank"; the .NET package lists tokens in rank order.
-                rank = int(parts[1]) if len(parts) == 2 else len(self.ranks)
-                self.ranks[base64.b64decode(parts[0])] = rank
+        self.ranks = load_ranks(ranks_path)
         self.decoder = {rank: token for token, rank in self.ranks.items()}
         self.pattern = regex.compile(PATTERN)
         self.cache = {}

@@ -32,20 +32,28 @@ internal sealed class ChatReply(HttpContext context, MappedChatRequest request, 
         var text = new System.Text.StringBuilder();
         try
         {
-            await events.WriteAsync(Chunk(new ChatCompletionDelta(Role: "assistant", Content: string.Empty), null),
+            var counts = request.IncludeTokenCounts;
+            var tokens = 0;
+            await events.WriteAsync(Chunk(new ChatCompletionDelta(Role: "assistant", Content: string.Empty), null, counts ? 0 : null),
                 HttpJsonContext.Default.ChatCompletionChunk, ct);
             do
             {
                 var chunk = call.Current;
                 text.Append(chunk.Text);
-                if (chunk.Text.Length > 0)
+                var added = chunk.TokenIds?.Count ?? 0;
+                tokens += added;
+                // With token counts, tokens that completed no text yet still get their chunk: the client sees each
+                // token when it was generated, not when its character was whole.
+                if (chunk.Text.Length > 0 || (counts && added > 0))
                 {
-                    await events.WriteAsync(Chunk(new ChatCompletionDelta(Content: chunk.Text), null), HttpJsonContext.Default.ChatCompletionChunk, ct);
+                    await events.WriteAsync(Chunk(new ChatCompletionDelta(Content: chunk.Text), null, counts ? tokens : null),
+                        HttpJsonContext.Default.ChatCompletionChunk, ct);
                 }
 
                 if (chunk.IsFinal)
                 {
-                    await events.WriteAsync(Chunk(new ChatCompletionDelta(), chunk.FinishReason.ToOpenAi()), HttpJsonContext.Default.ChatCompletionChunk, ct);
+                    await events.WriteAsync(Chunk(new ChatCompletionDelta(), chunk.FinishReason.ToOpenAi(), counts ? tokens : null),
+                        HttpJsonContext.Default.ChatCompletionChunk, ct);
                     if (request.IncludeUsage)
                     {
                         await events.WriteAsync(new ChatCompletionChunk(_id, "chat.completion.chunk", _created, request.Model, [], chunk.Usage.ToOpenAi()),
@@ -68,6 +76,6 @@ internal sealed class ChatReply(HttpContext context, MappedChatRequest request, 
         }
     }
 
-    private ChatCompletionChunk Chunk(ChatCompletionDelta delta, string? finish) =>
-        new(_id, "chat.completion.chunk", _created, request.Model, [new ChatCompletionChunkChoice(0, delta, finish)]);
+    private ChatCompletionChunk Chunk(ChatCompletionDelta delta, string? finish, int? completionTokens) =>
+        new(_id, "chat.completion.chunk", _created, request.Model, [new ChatCompletionChunkChoice(0, delta, finish)], CompletionTokens: completionTokens);
 }

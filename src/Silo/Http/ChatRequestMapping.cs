@@ -14,7 +14,8 @@ public sealed record MappedChatRequest(
     string UserMessage,
     GenerationOptions Options,
     bool Stream,
-    bool IncludeUsage);
+    bool IncludeUsage,
+    bool IncludeTokenCounts = false);
 
 /// <summary>Validates OpenAI's request fields and maps them; every violation is a 400 naming the field.</summary>
 public static class ChatRequestMapping
@@ -88,7 +89,7 @@ public static class ChatRequestMapping
         };
         var stream = request.Stream ?? false;
         return new MappedChatRequest(request.Model, mapped.Take(mapped.Count - 1).ToArray(), mapped[^1].Content, options, stream,
-            stream && request.StreamOptions?.IncludeUsage == true);
+            stream && request.StreamOptions?.IncludeUsage == true, stream && request.StreamOptions?.IncludeTokenCounts == true);
     }
 
     /// <summary>Sampling knobs shared by the OpenAI and the native API.</summary>

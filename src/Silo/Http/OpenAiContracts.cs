@@ -25,6 +25,11 @@ public sealed class ChatCompletionRequest
 public sealed class StreamOptions
 {
     public bool? IncludeUsage { get; set; }
+    /// <summary>
+    /// Our extension: every chunk carries <c>completion_tokens</c>, the reply's tokens so far, and a chunk goes out
+    /// for tokens that completed no text yet (a split UTF-8 character), so a client can time each token.
+    /// </summary>
+    public bool? IncludeTokenCounts { get; set; }
 }
 
 /// <summary>One message: content is a string or an array of text parts.</summary>
@@ -47,13 +52,15 @@ public sealed record ChatCompletionChoice(int Index, ChatCompletionResponseMessa
 
 public sealed record ChatCompletionResponseMessage(string Role, string Content);
 
+/// <param name="CompletionTokens">Our extension (<c>stream_options.include_token_counts</c>): the reply's tokens so far.</param>
 public sealed record ChatCompletionChunk(
     string Id,
     string Object,
     long Created,
     string Model,
     IReadOnlyList<ChatCompletionChunkChoice> Choices,
-    ChatCompletionUsage? Usage = null);
+    ChatCompletionUsage? Usage = null,
+    int? CompletionTokens = null);
 
 public sealed record ChatCompletionChunkChoice(int Index, ChatCompletionDelta Delta, string? FinishReason);
 

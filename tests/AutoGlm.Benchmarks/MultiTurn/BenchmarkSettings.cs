@@ -20,4 +20,7 @@ public sealed record BenchmarkSettings
 
     /// <summary>The ortgenai child's assembly, when not the one built next to the sources.</summary>
     public string? OrtGenAiAssembly { get; init; }
+
+    /// <summary>Where tools/llamacpp/build.sh built llama-server and the GGUFs, when not tools/llamacpp/work.</summary>
+    public string? LlamaCppDirectory { get; init; }
 }

@@ -15,9 +15,10 @@ internal static class MultiTurnCommand
         "multiturn [--json FILE] [--svg FILE] [--model DIR] [--systems a,b,...] [--conversations N] [--turns T]\n"
         + "          [--concurrency C[,C2,...]] [--user-tokens DIST] [--reply-tokens DIST] [--seed S] [--threads N]\n"
         + "          [--chunk-window MS (the cluster's Conversations:ChunkWindow; default: the silo's)]\n"
-        + "          [--stateless-workers W] [--ortgenai-dll PATH] [--quick]\n"
+        + "          [--stateless-workers W] [--ortgenai-dll PATH] [--llamacpp-dir DIR] [--quick]\n"
         + "  DIST: constant:V | uniform:MIN:MAX | normal:MEAN:STDDEV[:MIN:MAX] | lognormal:MEAN:SIGMA[:MIN:MAX]\n"
-        + "  systems: " + "cluster, stateless, ortgenai, cluster_1silo_1thread, cluster_2silos_1thread (default: all)";
+        + "  systems: cluster, cluster_http, stateless, ortgenai, llamacpp, cluster_1silo_1thread, cluster_2silos_1thread (default: these),\n"
+        + "           llamacpp_q8, llamacpp_q4 (llama.cpp on q8_0 / q4_0 weights; build: " + LlamaCppBuild.BuildCommand + ")";
 
     public static async Task<int> RunAsync(string[] args, string defaultModel, string repositoryRoot)
     {
@@ -30,6 +31,7 @@ internal static class MultiTurnCommand
         int? workers = null;
         string? ortGenAi = null;
         TimeSpan? chunkWindow = null;
+        string? llamaCpp = null;
         for (var i = 1; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -52,6 +54,7 @@ internal static class MultiTurnCommand
                 case "--stateless-workers": workers = Int(); break;
                 case "--ortgenai-dll": ortGenAi = Next(); break;
                 case "--chunk-window": chunkWindow = TimeSpan.FromMilliseconds(double.Parse(Next(), CultureInfo.InvariantCulture)); break;
+                case "--llamacpp-dir": llamaCpp = Next(); break;
                 case "--quick": options = WorkloadOptions.Quick with { Seed = options.Seed }; break;
                 default:
                     Console.Error.WriteLine($"unknown option {args[i]}\nusage: {Usage}");
@@ -87,6 +90,7 @@ internal static class MultiTurnCommand
             StatelessWorkers = workers ?? Environment.ProcessorCount,
             OrtGenAiAssembly = ortGenAi,
             ChunkWindow = chunkWindow,
+            LlamaCppDirectory = llamaCpp,
         };
 
         var results = new JsonObject();

@@ -3,7 +3,9 @@ namespace AutoGlm.Orleans.Benchmarks.MultiTurn;
 /// <summary>
 /// The systems the issue compares, by the names the result file uses. The cluster systems are real silos in this
 /// process (<see cref="ClusterSystem"/>): one silo with all cores, or one or two silos whose engines use one
-/// intra-op thread each.
+/// intra-op thread each; <c>cluster_http</c> is one such silo behind its HTTP API (<see cref="ClusterHttpSystem"/>).
+/// The llamacpp systems are llama.cpp's llama-server in a child process on a GGUF of the same weights, in f32, q8_0
+/// or q4_0 (<see cref="LlamaCppSystem"/>).
 /// </summary>
 public static class SystemCatalog
 {
@@ -12,9 +14,16 @@ public static class SystemCatalog
     public const string OrtGenAi = "ortgenai";
     public const string Cluster1Silo1Thread = "cluster_1silo_1thread";
     public const string Cluster2Silos1Thread = "cluster_2silos_1thread";
+    public const string ClusterHttp = "cluster_http";
+    public const string LlamaCpp = "llamacpp";
+    public const string LlamaCppQ8 = "llamacpp_q8";
+    public const string LlamaCppQ4 = "llamacpp_q4";
     public const string OrtGenAiProject = "AutoGlm.Benchmarks.OrtGenAI";
 
-    public static IReadOnlyList<string> All { get; } = [Cluster, Stateless, OrtGenAi, Cluster1Silo1Thread, Cluster2Silos1Thread];
+    /// <summary>The default set; llamacpp_q8 and llamacpp_q4 run when named.</summary>
+    public static IReadOnlyList<string> All { get; } = [Cluster, ClusterHttp, Stateless, OrtGenAi, LlamaCpp, Cluster1Silo1Thread, Cluster2Silos1Thread];
+
+    public static IReadOnlyList<string> Known { get; } = [.. All, LlamaCppQ8, LlamaCppQ4];
 
     /// <summary>The runner of <paramref name="name"/>, or null and why it cannot run in this build.</summary>
     public static (ISystemRunner? Runner, string? Missing) Create(string name, BenchmarkSettings settings)
@@ -61,8 +70,47 @@ public static class SystemCatalog
                     async (_, ct) => await ClusterSystem.StartAsync(settings.ModelPath, silos, threads, ct, settings.ChunkWindow).ConfigureAwait(false), notes), null);
             }
 
+            case ClusterHttp:
+            {
+                IReadOnlyList<string> notes =
+                [
+                    $"1 silo in this process with its HTTP API (Kestrel on loopback, in-memory storage), its engine with {settings.IntraOpThreads} intra-op thread(s) as in cluster; "
+                    + "a stateless client POSTs the whole message history to /v1/chat/completions each turn and reads SSE; replies forced to the drawn length "
+                    + "(max_tokens, ignore_eos), each chunk's token count from our stream_options.include_token_counts extension; the conversation index maps "
+                    + "each history onto the grain holding its token ids (checked every turn through X-Conversation-Id)",
+                ];
+                return (new InProcessRunner(name,
+                    async (_, ct) => await ClusterHttpSystem.StartAsync(settings.ModelPath, settings.IntraOpThreads, ct).ConfigureAwait(false), notes), null);
+            }
+
+            case LlamaCpp or LlamaCppQ8 or LlamaCppQ4:
+                return LlamaCppRunner(name, name switch { LlamaCppQ8 => "q8_0", LlamaCppQ4 => "q4_0", _ => "f32" }, settings);
+
             default:
-                throw new ArgumentException($"unknown system '{name}' (known: {string.Join(", ", All)})", nameof(name));
+                throw new ArgumentException($"unknown system '{name}' (known: {string.Join(", ", Known)})", nameof(name));
         }
+    }
+
+    private static (ISystemRunner? Runner, string? Missing) LlamaCppRunner(string name, string quant, BenchmarkSettings settings)
+    {
+        var directory = settings.LlamaCppDirectory ?? LlamaCppBuild.DefaultDirectory(settings.RepositoryRoot);
+        var model = Inference.Models.ModelFolder.Load(settings.ModelPath);
+        var (server, gguf, missing) = LlamaCppBuild.Locate(directory, model.Name, quant);
+        var (withheld, why) = WithheldTokens.ForModel(settings.ModelPath);
+        if (server is null || gguf is null || withheld is null)
+        {
+            return (null, missing ?? why);
+        }
+
+        IReadOnlyList<string> notes =
+        [
+            $"llama-server ({LlamaCppBuild.Describe(directory)}) in a child process on loopback, {Path.GetFileName(gguf)}: "
+            + string.Join(' ', LlamaCppSystem.Arguments(Path.GetFileName(gguf), 0, settings.ContextLength, settings.IntraOpThreads)).Replace("--parallel 0 --ctx-size 0", $"--parallel C --ctx-size C*{settings.ContextLength}", StringComparison.Ordinal)
+            + "; a stateless client POSTs the whole history as token ids to /completion each turn (stream, cache_prompt, greedy, ignore_eos, n_predict = the drawn length); "
+            + "cached tokens are the server's timings.cache_n",
+        ];
+        return (new InProcessRunner(name,
+            async (c, ct) => await LlamaCppSystem.StartAsync(server, gguf, c, settings.ContextLength, settings.IntraOpThreads, withheld, ct).ConfigureAwait(false),
+            notes), null);
     }
 }
