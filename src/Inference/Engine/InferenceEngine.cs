@@ -59,7 +59,7 @@ public sealed class InferenceEngine : IDisposable
             _restorer = new TierRestorer(Pool, _tier, _kv, _metrics);
         }
 
-        _scheduler = new StepScheduler(_runner, _kv, Pool, options, _metrics);
+        _scheduler = new StepScheduler(_kv, Pool, options, _metrics);
     }
 
     public static InferenceEngine Create(EngineOptions options, IMeterFactory? meterFactory = null)
@@ -246,6 +246,8 @@ public sealed class InferenceEngine : IDisposable
         {
             DecodeForwardSeconds = (double)_scheduler.DecodeForwardTicks / System.Diagnostics.Stopwatch.Frequency,
             DecodeEmitSeconds = (double)_scheduler.DecodeEmitTicks / System.Diagnostics.Stopwatch.Frequency,
+            DecodedTokens = _scheduler.DecodedTokens,
+            SchedulerAllocatedBytes = _scheduler.AllocatedBytes,
             KvDevice = traffic.Device,
             KvBytesCopied = traffic.BytesCopied,
             KvBytesAllocated = traffic.BytesAllocated,

@@ -31,7 +31,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void Requests_expire_oldest_first_and_only_once_they_waited_longer_than_the_limit()
     {
-        var queue = new WaitingQueue(8, TimeSpan.FromMilliseconds(30));
+        var queue = new WaitingQueue(8, TimeSpan.FromMilliseconds(30), maxOvertakes: 8);
         var old = Request("old");
         var young = Request("young");
         Assert.True(queue.TryAdd(old));
@@ -50,7 +50,7 @@ public sealed class WaitingQueueTests
     [InlineData(-1)]
     public void Zero_or_infinite_means_no_limit(int milliseconds)
     {
-        var queue = new WaitingQueue(8, TimeSpan.FromMilliseconds(milliseconds));
+        var queue = new WaitingQueue(8, TimeSpan.FromMilliseconds(milliseconds), maxOvertakes: 8);
         var request = Request("r");
         Assert.True(queue.TryAdd(request));
         Assert.Empty(queue.TakeExpired(request.QueuedTimestamp + Ticks(TimeSpan.FromDays(365))));
@@ -60,7 +60,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void A_full_queue_refuses_at_once_and_a_closed_one_refuses_everything()
     {
-        var queue = new WaitingQueue(2, TimeSpan.FromSeconds(30));
+        var queue = new WaitingQueue(2, TimeSpan.FromSeconds(30), maxOvertakes: 8);
         Assert.True(queue.TryAdd(Request("a")));
         Assert.True(queue.TryAdd(Request("b")));
         var full = Assert.Throws<EngineOverloadedException>(() => queue.TryAdd(Request("c")));
@@ -76,7 +76,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void Cancelled_requests_leave_from_anywhere_and_the_rest_keep_their_order()
     {
-        var queue = new WaitingQueue(8, TimeSpan.FromSeconds(30));
+        var queue = new WaitingQueue(8, TimeSpan.FromSeconds(30), maxOvertakes: 8);
         using var cancel = new CancellationTokenSource();
         var first = Request("first");
         var cancelled = Request("cancelled", cancel.Token);
