@@ -9,7 +9,10 @@ namespace AutoGlm.Orleans.Inference.Scheduling;
 /// in block row r, right-padded (each row's valid length is its mask's row sum). A step writes every row's new
 /// token in place: no per-step copy at all. A joining row brings its KV from its handle's block; a leaving row
 /// takes its KV back to a block of its own and the last row moves into its place, so rows stay packed at the
-/// block's start and a batch of n runs on a view of the first n rows.
+/// block's start and a batch of n runs on a view of the first n rows. The forward's inputs and outputs are bound
+/// once per shape (rows × block) and the attention mask is as wide as the block (the graph reads each row's length
+/// from its sum, and attends to that many positions only), so a step writes each row's token, position and one
+/// mask entry, and runs.
 /// </summary>
 internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 {
@@ -26,7 +29,8 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
     private readonly List<ActiveRequest> _rows = [];
     private readonly List<ActiveRequest> _joining = [];
     private KvBlock? _block;
-    private readonly StepInputs _inputs = new();
+    private readonly DecodeInputs _inputs = new();
+    private BoundForward? _bound;
 
     public SharedBufferDecodeBatch(ModelRunner runner, KvMemory memory, int maxRows)
     {
@@ -77,6 +81,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
         _rows.RemoveAt(last);
         Repacks++;
+        Unbind(); // the rows moved: their masks are bound anew
         if (Count == 0)
         {
             DisposeBlock();
@@ -105,7 +110,11 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         }
 
         var batch = _rows.Count;
-        _inputs.Reserve(batch, 1, total);
+        if (_bound is null || _inputs.Rows != batch)
+        {
+            Rebind(batch);
+        }
+
         var ids = _inputs.Ids;
         var positions = _inputs.Positions;
         for (var r = 0; r < batch; r++)
@@ -114,19 +123,37 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
             var length = row.Handle.CachedTokenCount;
             ids[r] = row.PendingToken;
             positions[r] = length;
-            var mask = _inputs.Mask.Slice(r * total, total);
-            mask[..(length + 1)].Fill(1);
-            mask[(length + 1)..].Clear();
+            // Positions before it were set when the row was bound or in earlier steps; the new token's is set now.
+            _inputs.MaskRow(r)[length] = 1;
         }
 
-        using var inputs = _inputs.Values();
-        _runner.ForwardInPlace(inputs.InputIds, inputs.AttentionMask, inputs.PositionIds, _block!.Views(batch), _logits.For(batch, 1));
+        _bound!.Run();
         foreach (var row in _rows)
         {
             row.Handle.TokenList.Add(row.PendingToken);
         }
 
         return _logits;
+    }
+
+    /// <summary>Binds the forward for <paramref name="batch"/> rows of the current block, each row's mask set to its length.</summary>
+    private void Rebind(int batch)
+    {
+        Unbind();
+        var block = _block!;
+        _inputs.Reshape(batch, block.Capacity, _runner.Manifest.ContextLength);
+        for (var r = 0; r < batch; r++)
+        {
+            _inputs.MaskRow(r)[.._rows[r].Handle.CachedTokenCount].Fill(1);
+        }
+
+        _bound = _runner.Bind(_inputs.InputIds, _inputs.AttentionMask, _inputs.PositionIds, block.Views(batch), _logits.For(batch, 1));
+    }
+
+    private void Unbind()
+    {
+        _bound?.Dispose();
+        _bound = null;
     }
 
     /// <summary>Moves the joiners' KV from their handles' blocks into the rows after the current ones.</summary>
@@ -143,6 +170,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
         _joining.Clear();
         Repacks++;
+        Unbind();
     }
 
     /// <summary>Grows the block (moving the current rows) when it has too few rows or too little capacity.</summary>
@@ -163,6 +191,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         }
 
         var grown = _memory.Allocate(newRows, newCapacity);
+        Unbind(); // bound to the old block's views
         if (_block is { } old)
         {
             for (var r = 0; r < _rows.Count; r++)
@@ -179,6 +208,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
     private void DisposeBlock()
     {
+        Unbind();
         _block?.Dispose();
         _block = null;
     }
@@ -193,6 +223,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
     public void Dispose()
     {
         DisposeBlock();
+        _inputs.Dispose();
         _logits.Release();
     }
 }
