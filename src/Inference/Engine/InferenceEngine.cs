@@ -47,8 +47,9 @@ public sealed class InferenceEngine : IDisposable
             : Manifest.EosTokenId is { } eos ? [eos] : [];
         // Made here, not in the scheduler, because prefix copies (TryCopyKvPrefix) need it off the scheduler's thread.
         _kv = Manifest.PastPresentShareBuffer
-            ? new SharedBufferKvStrategy(_runner, _runner.CreateKvMemory(), options.MaxBatchSize)
-            : new ConcatKvStrategy(_runner);
+            ? new SharedBufferKvStrategy(_runner, _runner.CreateKvMemory(), Pool, options.MaxBatchSize)
+            : new ConcatKvStrategy(_runner, Pool);
+        Pool.UseTrim(_kv.Trim);
         KvDescriptor = KvDescriptor.Of(Manifest);
         // Host memory is the next tier when the KV lives on the device; disk when it lives in host memory already.
         _tier = RestoreTier.Create(options, KvDescriptor, kvOnDevice: _kv.Traffic.Device != "Cpu");

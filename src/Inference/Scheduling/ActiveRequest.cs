@@ -95,8 +95,8 @@ internal sealed class ActiveRequest
     /// <summary>The last sampled token: emitted, not yet fed to the model.</summary>
     public int PendingToken { get; set; }
 
-    /// <summary>KV tokens still reserved in the pool for this generation's growth.</summary>
-    public long ReservedTokens { get; set; }
+    /// <summary>KV bytes reserved in the pool for this generation from admission to its end: its sequence at its longest.</summary>
+    public long ReservedBytes { get; set; }
 
     public long EnqueuedTimestamp { get; }
 

@@ -40,8 +40,8 @@ internal sealed class RequestFinisher(KvCachePool pool, IDecodeBatch batch, Step
             request.Handle.DropCache();
         }
 
-        pool.Unreserve(request.ReservedTokens);
-        request.ReservedTokens = 0;
+        pool.Unreserve(request.ReservedBytes, request.Handle);
+        request.ReservedBytes = 0;
         pool.Deactivate(request.Handle);
         request.CancellationRegistration.Dispose();
         request.Release();

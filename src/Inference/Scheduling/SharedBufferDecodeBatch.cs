@@ -24,6 +24,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
     private readonly ModelRunner _runner;
     private readonly KvMemory _memory;
+    private readonly KvCachePool _pool;
     private readonly int _maxRows;
     private readonly HostLogits _logits;
     private readonly List<ActiveRequest> _rows = [];
@@ -32,10 +33,11 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
     private readonly DecodeInputs _inputs = new();
     private BoundForward? _bound;
 
-    public SharedBufferDecodeBatch(ModelRunner runner, KvMemory memory, int maxRows)
+    public SharedBufferDecodeBatch(ModelRunner runner, KvMemory memory, KvCachePool pool, int maxRows)
     {
         _runner = runner;
         _memory = memory;
+        _pool = pool;
         _maxRows = maxRows;
         _logits = new HostLogits(runner.Manifest.VocabSize, lastOnly: true);
     }
@@ -69,7 +71,8 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         var block = _block!;
         var handle = request.Handle;
         var valid = handle.CachedTokenCount;
-        var own = _memory.Allocate(1, SharedBufferKvStrategy.CapacityFor(valid + LeaveHeadroom, _runner.Manifest.ContextLength));
+        var own = _memory.Allocate(1, SharedBufferKvStrategy.Sized(_pool, valid,
+            SharedBufferKvStrategy.CapacityFor(valid + LeaveHeadroom, _runner.Manifest.ContextLength)));
         _memory.Copy(block, row, 0, own, 0, 0, valid);
         handle.SetBlock(own);
         var last = _rows.Count - 1;
@@ -173,7 +176,11 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         Unbind();
     }
 
-    /// <summary>Grows the block (moving the current rows) when it has too few rows or too little capacity.</summary>
+    /// <summary>
+    /// Grows the block (moving the current rows) when it has too few rows or too little capacity: exactly what the
+    /// step needs, plus headroom (positions past the longest row, spare rows for joiners) as far as the budget's
+    /// unclaimed room allows, so growth is rare when memory is plenty and never pushes the budget when it is not.
+    /// </summary>
     private void EnsureBlock(int rows, int capacity)
     {
         if (_block is { } current && current.Rows >= rows && current.Capacity >= capacity)
@@ -182,15 +189,20 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         }
 
         var context = _runner.Manifest.ContextLength;
-        var newRows = Math.Max(rows, Math.Min(_maxRows, Math.Max(4, (_block?.Rows ?? 0) * 2)));
-        var newCapacity = Math.Max(_block?.Capacity ?? 0,
-            Math.Min(context, (capacity + Headroom + SharedBufferKvStrategy.Granularity - 1) / SharedBufferKvStrategy.Granularity * SharedBufferKvStrategy.Granularity));
-        if (newCapacity < capacity)
+        if (capacity > context)
         {
             throw new InvalidOperationException($"a decode row needs {capacity} positions; the model's context is {context}");
         }
 
+        var bytesPerToken = _pool.BytesPerToken;
+        var newCapacity = Math.Max(_block?.Capacity ?? 0, capacity);
+        var wantedCapacity = Math.Max(newCapacity, SharedBufferKvStrategy.CapacityFor(capacity + Headroom, context));
+        newCapacity += (int)(_pool.Headroom((long)rows * (wantedCapacity - newCapacity) * bytesPerToken) / (rows * bytesPerToken));
+        var wantedRows = Math.Max(rows, Math.Min(_maxRows, Math.Max(4, (_block?.Rows ?? 0) * 2)));
+        var newRows = rows + (int)(_pool.Headroom((long)(wantedRows - rows) * newCapacity * bytesPerToken) / (newCapacity * bytesPerToken));
+
         var grown = _memory.Allocate(newRows, newCapacity);
+        _pool.Charge(null, grown.Bytes);
         Unbind(); // bound to the old block's views
         if (_block is { } old)
         {
@@ -199,18 +211,21 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
                 _memory.Copy(old, r, 0, grown, r, 0, _rows[r].Handle.CachedTokenCount);
             }
 
-            old.Dispose();
+            DisposeBlock();
         }
 
         _block = grown;
     }
 
-
     private void DisposeBlock()
     {
         Unbind();
-        _block?.Dispose();
-        _block = null;
+        if (_block is { } block)
+        {
+            block.Dispose();
+            _pool.Charge(null, -block.Bytes);
+            _block = null;
+        }
     }
 
     public void Reset()

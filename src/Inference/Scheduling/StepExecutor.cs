@@ -56,6 +56,9 @@ internal sealed class StepExecutor(IKvStrategy kv, KvCachePool pool, OutputProce
         {
             Decode();
         }
+
+        // Memory past every reservation (a batch's padding) may have pushed the budget over: idle caches make room.
+        pool.Settle();
     }
 
     /// <summary>Ends every running request with <paramref name="error"/>, the batch's KV forgotten (a step failed).</summary>
@@ -102,7 +105,6 @@ internal sealed class StepExecutor(IKvStrategy kv, KvCachePool pool, OutputProce
             var tokens = request.Prompt.AsSpan(chunk.Start, chunk.Length);
             using var result = kv.Prefill(handle, tokens, request.Prompt.Length);
             handle.TokenList.AddRange(tokens);
-            Consume(request, chunk.Length);
             metrics.Prefill(Stopwatch.GetElapsedTime(started).TotalSeconds);
             if (!chunk.CompletesPrompt)
             {
@@ -145,16 +147,9 @@ internal sealed class StepExecutor(IKvStrategy kv, KvCachePool pool, OutputProce
         {
             var rows = _batch.Rows;
             metrics.DecodeStep(Stopwatch.GetElapsedTime(started, forwardDone).TotalSeconds, rows.Count);
-            var consumed = 0L;
             for (var r = 0; r < rows.Count; r++)
             {
                 var row = rows[r];
-                if (row.ReservedTokens > 0)
-                {
-                    row.ReservedTokens--;
-                    consumed++;
-                }
-
                 try
                 {
                     var token = row.Sampler.Sample(result.LastLogits(r), CollectionsMarshal.AsSpan(row.Context));
@@ -169,21 +164,11 @@ internal sealed class StepExecutor(IKvStrategy kv, KvCachePool pool, OutputProce
                 }
             }
 
-            // One pool call for the whole step: each row's fed token is cached now, and no longer reserved.
-            pool.Unreserve(consumed);
             DecodedTokens += rows.Count;
         }
 
         FinishSampled();
         DecodeEmitTicks += Stopwatch.GetTimestamp() - forwardDone;
-    }
-
-    private void Consume(ActiveRequest request, int tokens)
-    {
-        // Cached tokens now count as used bytes; the reservation shrinks by as much.
-        var n = Math.Min(tokens, request.ReservedTokens);
-        request.ReservedTokens -= n;
-        pool.Unreserve(n);
     }
 
     private void FinishSampled()

@@ -145,10 +145,12 @@ internal sealed class StepPlanner
         // Reuse the longest common prefix, but always compute at least the last prompt token: its logits give the
         // first reply token.
         var keep = KvPrefix.Common(handle.Tokens, prompt, prompt.Length - 1);
-        var needed = (long)(prompt.Length - keep) + request.MaxNewTokens;
-        // The cache past the common prefix is dropped only once admitted (the pool counts it as free meanwhile): a
-        // request that keeps waiting, and may time out, leaves its handle exactly as it was.
-        if (!_pool.TryReserve(needed, handle.CachedTokenCount - keep))
+        // The KV its sequence holds at its longest: the handle's memory grows inside this reservation, the part of its
+        // cache past the common prefix included (dropped only once admitted: a request that keeps waiting, and may
+        // time out, leaves its handle exactly as it was).
+        var tokens = (long)prompt.Length + request.MaxNewTokens;
+        var bytes = tokens * _pool.BytesPerToken;
+        if (!_pool.TryReserve(bytes, handle))
         {
             if (_running > 0)
             {
@@ -156,11 +158,11 @@ internal sealed class StepPlanner
             }
 
             _plan.Ended.Add((request, RequestOutcome.Failed(new InvalidGenerationRequestException(
-                $"the request needs {needed} tokens of KV cache ({needed * _pool.BytesPerToken} bytes), more than the budget of {_pool.BudgetBytes} bytes allows"))));
+                $"the request needs {tokens} tokens of KV cache ({bytes} bytes), more than the budget of {_pool.BudgetBytes} bytes allows"))));
             return Admission.Refused;
         }
 
-        request.ReservedTokens = needed;
+        request.ReservedBytes = bytes;
         request.CachedTokens = keep;
         request.ComputedTokens = prompt.Length - keep;
         request.PrefillCursor = keep;
