@@ -91,4 +91,41 @@ public sealed class WaitingQueueTests
         Assert.Equal([cancelled], queue.TakeCancelled());
         Assert.Equal([first, last], queue.TakeAll());
     }
+
+    [Fact]
+    public void Admission_passes_a_request_that_does_not_fit_but_only_up_to_the_bound_then_waits_for_it()
+    {
+        var queue = new WaitingQueue(8, TimeSpan.FromSeconds(30), maxOvertakes: 2);
+        var big = Request("big");
+        var smalls = Enumerable.Range(0, 4).Select(i => Request($"small-{i}")).ToArray();
+        foreach (var request in smalls.Prepend(big))
+        {
+            Assert.True(queue.TryAdd(request));
+        }
+
+        var offered = new List<ActiveRequest>();
+        var bigBlocked = true;
+        Admission Fit(ActiveRequest request)
+        {
+            offered.Add(request);
+            return request == big && bigBlocked ? Admission.Blocked : Admission.Admitted;
+        }
+
+        queue.Admit(Fit);
+        // Oldest first; the big one stays, two small ones pass it, then the pass stops at it.
+        Assert.Equal([big, smalls[0], smalls[1]], offered);
+        Assert.Equal(2, big.Overtaken);
+        Assert.Same(big, queue.Peek());
+
+        offered.Clear();
+        queue.Admit(Fit);
+        Assert.Equal([big], offered); // passed enough: first come, first served until it fits
+        Assert.Equal(3, queue.Count);
+
+        offered.Clear();
+        bigBlocked = false;
+        queue.Admit(Fit);
+        Assert.Equal([big, smalls[2], smalls[3]], offered);
+        Assert.Equal(0, queue.Count);
+    }
 }
