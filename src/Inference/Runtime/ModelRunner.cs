@@ -110,7 +110,8 @@ public sealed class ModelRunner : IDisposable
 
     /// <summary>
     /// <see cref="ForwardInPlace"/>'s bindings made once, for a decode batch that runs the same shapes step after step:
-    /// the values' memory stays the caller's, and each <see cref="BoundForward.Run"/> reads what it holds then.
+    /// the values' memory stays the caller's, and each <see cref="BoundForward.Run"/> reads what it holds then (on a
+    /// GPU, by binding the three small host inputs again: the KV and the logits stay bound).
     /// </summary>
     public BoundForward Bind(OrtValue inputIds, OrtValue attentionMask, OrtValue positionIds, IReadOnlyList<OrtValue> kv, OrtValue logits)
     {
@@ -132,7 +133,11 @@ public sealed class ModelRunner : IDisposable
             }
 
             binding.BindOutput(_outputNames[0], logits);
-            return new BoundForward(_session, _runOptions, binding);
+            // On the CPU the graph reads the host buffers themselves; on a GPU binding copied them (BoundForward says why).
+            (string, OrtValue)[] rebound = Device == ExecutionDevice.Cpu
+                ? []
+                : [(_inputNames[0], inputIds), (_inputNames[1], attentionMask), (_inputNames[2], positionIds)];
+            return new BoundForward(_session, _runOptions, binding, rebound);
         }
         catch
         {
