@@ -91,7 +91,7 @@ public sealed partial class ConversationGrain
 
                 while (tokens.TryRead(out var chunk))
                 {
-                    run.Add(chunk.Text, chunk.TokenId);
+                    run.Add(chunk.Text.Span, chunk.TokenId);
                     if (chunk.FinishReason is { } reason)
                     {
                         final = new ReplyChunk { FinishReason = reason.ToWire(), Usage = chunk.Usage?.ToWire() };

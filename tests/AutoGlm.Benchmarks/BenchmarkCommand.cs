@@ -16,7 +16,7 @@ internal static class BenchmarkCommand
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--spinning] [--turns N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
+            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--steps N] [--spinning] [--turns N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + State.StateCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + Responses.ResponsesCommand.Usage);
@@ -66,6 +66,7 @@ internal static class BenchmarkCommand
         var model = FindDefaultModel();
         var threads = Environment.ProcessorCount;
         var quick = false;
+        var steps = 0;
         var spinning = false;
         var turns = 10;
         var sections = new HashSet<string> { "decode", "multiturn" };
@@ -79,6 +80,7 @@ internal static class BenchmarkCommand
                 case "--model": model = args[++i]; break;
                 case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--quick": quick = true; break;
+                case "--steps": steps = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--spinning": spinning = true; break;
                 case "--turns": turns = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--only": sections = [.. args[++i].Split(',')]; break;
@@ -107,7 +109,7 @@ internal static class BenchmarkCommand
         var byLayout = new JsonObject();
         foreach (var layout in layouts)
         {
-            var bench = new EngineBenchmark(model, layout == "shared" ? null : layout, threads, quick, spinning, device);
+            var bench = new EngineBenchmark(model, layout == "shared" ? null : layout, threads, quick, spinning, device, steps);
             var section = new JsonObject();
             if (sections.Contains("decode"))
             {

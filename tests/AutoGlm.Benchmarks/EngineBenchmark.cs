@@ -14,11 +14,12 @@ namespace AutoGlm.Orleans.Benchmarks;
 /// time to first token per turn of a long conversation with and without prefix reuse. <paramref name="variant"/>
 /// picks the model's graph (null: the folder's default, the shared-buffer graph; "optimum": the Concat graph).
 /// </summary>
-internal sealed class EngineBenchmark(string modelPath, string? variant, int threads, bool quick, bool spinning, ExecutionDevice device = ExecutionDevice.Cpu)
+/// <paramref name="steps"/>: decode steps per measurement (0: 64, or 16 with <paramref name="quick"/>).
+internal sealed class EngineBenchmark(string modelPath, string? variant, int threads, bool quick, bool spinning, ExecutionDevice device = ExecutionDevice.Cpu, int steps = 0)
 {
     private readonly int[] _contexts = [512, 1536];
     private readonly int[] _batches = device == ExecutionDevice.Cpu ? [1, 8, 32] : [1, 8, 32, 64];
-    private int DecodeSteps => quick ? 16 : 64;
+    private int DecodeSteps => steps > 0 ? steps : quick ? 16 : 64;
 
     private string Label => variant ?? "shared";
 
@@ -31,22 +32,24 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
             {
                 // The raw loop keeps its KV in host memory: on a GPU only the engine's device-resident path is measured.
                 var raw = device == ExecutionDevice.Cpu ? RawDecode(batch, context) : double.NaN;
-                var scheduler = await SchedulerDecodeAsync(batch, context);
-                Console.Error.WriteLine($"[{Label}] decode batch {batch,2} context {context}: raw {raw,8:F1} tok/s  scheduler {scheduler,8:F1} tok/s  ratio {scheduler / raw:F3}");
-                rows.Add(Row(batch, context, raw, scheduler));
+                var (scheduler, bytesPerToken, processBytesPerToken) = await SchedulerDecodeAsync(batch, context);
+                Console.Error.WriteLine($"[{Label}] decode batch {batch,2} context {context}: raw {raw,8:F1} tok/s  scheduler {scheduler,8:F1} tok/s  ratio {scheduler / raw:F3}  allocated: scheduler thread {bytesPerToken,6:F1} B/token, process {processBytesPerToken,7:F1} B/token");
+                rows.Add(Row(batch, context, raw, scheduler, bytesPerToken, processBytesPerToken));
             }
         }
 
         return rows;
     }
 
-    private static JsonObject Row(int batch, int context, double raw, double scheduler) => new()
+    private static JsonObject Row(int batch, int context, double raw, double scheduler, double bytesPerToken, double processBytesPerToken) => new()
     {
-                ["batch"] = batch,
-                ["context"] = context,
-                ["raw_tokens_per_s"] = double.IsNaN(raw) ? null : Math.Round(raw, 1),
-                ["scheduler_tokens_per_s"] = Math.Round(scheduler, 1),
-                ["ratio"] = double.IsNaN(raw) ? null : Math.Round(scheduler / raw, 3),
+        ["batch"] = batch,
+        ["context"] = context,
+        ["raw_tokens_per_s"] = double.IsNaN(raw) ? null : Math.Round(raw, 1),
+        ["scheduler_tokens_per_s"] = Math.Round(scheduler, 1),
+        ["ratio"] = double.IsNaN(raw) ? null : Math.Round(scheduler / raw, 3),
+        ["scheduler_thread_bytes_per_token"] = Math.Round(bytesPerToken, 1),
+        ["process_bytes_per_token"] = Math.Round(processBytesPerToken, 1),
     };
 
     /// <summary>ONNX Runtime's forward alone: the KV fed back as the next past, nothing else.</summary>
@@ -124,8 +127,12 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
         return batch * DecodeSteps / stopwatch.Elapsed.TotalSeconds;
     }
 
-    /// <summary>The same decode work through the engine: <paramref name="batch"/> concurrent requests.</summary>
-    internal async Task<double> SchedulerDecodeAsync(int batch, int context)
+    /// <summary>
+    /// The same decode work through the engine: <paramref name="batch"/> concurrent requests. Also what a decoded
+    /// token costs the garbage collector: the scheduler thread's allocated bytes (GC.GetAllocatedBytesForCurrentThread,
+    /// which the engine publishes each step in EngineStats) over the steady window, divided by the tokens decoded in it.
+    /// </summary>
+    internal async Task<(double TokensPerSecond, double BytesPerToken, double ProcessBytesPerToken)> SchedulerDecodeAsync(int batch, int context)
     {
         using var engine = InferenceEngine.Create(new EngineOptions
         {
@@ -138,6 +145,8 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
             MaxTokensPerStep = Math.Max(context, batch),
         });
         var random = new Random(2);
+        var maxNewTokens = batch + DecodeSteps + 4;
+        var window = new SteadyWindow(engine, batch, maxNewTokens);
         var tasks = new List<Task<List<long>>>();
         for (var r = 0; r < batch; r++)
         {
@@ -148,8 +157,8 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
             }
 
             var request = new GenerationRequest(engine.GetOrCreateHandle($"row-{r}"), prompt,
-                new SamplingOptions { Temperature = 0f, MaxNewTokens = batch + DecodeSteps + 4 }) { StopTokenIds = [] };
-            tasks.Add(CollectTimestampsAsync(engine.Submit(request)));
+                new SamplingOptions { Temperature = 0f, MaxNewTokens = maxNewTokens }) { StopTokenIds = [] };
+            tasks.Add(CollectTimestampsAsync(engine.Submit(request), window));
         }
 
         var stamps = await Task.WhenAll(tasks);
@@ -159,10 +168,10 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
         var start = stamps.Max(s => s[0]);
         var end = stamps.Min(s => s[^1]);
         var tokens = stamps.Sum(s => s.Count(t => t > start && t <= end));
-        return tokens / Stopwatch.GetElapsedTime(start, end).TotalSeconds;
+        return (tokens / Stopwatch.GetElapsedTime(start, end).TotalSeconds, window.BytesPerToken, window.ProcessBytesPerToken);
     }
 
-    private static async Task<List<long>> CollectTimestampsAsync(System.Threading.Channels.ChannelReader<GenerationChunk> reader)
+    private static async Task<List<long>> CollectTimestampsAsync(System.Threading.Channels.ChannelReader<GenerationChunk> reader, SteadyWindow window)
     {
         var stamps = new List<long>();
         await foreach (var chunk in reader.ReadAllAsync())
@@ -170,10 +179,50 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
             if (chunk.TokenId is not null)
             {
                 stamps.Add(Stopwatch.GetTimestamp());
+                window.Token(stamps.Count);
             }
         }
 
         return stamps;
+    }
+
+    /// <summary>
+    /// Allocations over the steady window, from two steps after the last row starts decoding (its first steps bind the
+    /// batch anew) until a row's last token but one (its last step leaves the batch): the scheduler thread's (the
+    /// engine's stats) per decoded token, and the whole process's (GC.GetTotalAllocatedBytes(precise), consumers and
+    /// thread pool included) per streamed token.
+    /// </summary>
+    private sealed class SteadyWindow(InferenceEngine engine, int rows, int maxNewTokens)
+    {
+        private const int SettleTokens = 3;
+        private int _started;
+        private int _ending;
+        private long _tokens;
+        private (EngineStats Stats, long Process, long Tokens)? _first;
+        private (EngineStats Stats, long Process, long Tokens)? _last;
+
+        /// <summary>A row received its <paramref name="count"/>th token.</summary>
+        public void Token(int count)
+        {
+            var tokens = Interlocked.Increment(ref _tokens);
+            if (count == SettleTokens && Interlocked.Increment(ref _started) == rows)
+            {
+                _first = (engine.GetStats(), GC.GetTotalAllocatedBytes(precise: true), tokens);
+            }
+
+            if (count == maxNewTokens - 1 && Interlocked.Increment(ref _ending) == 1)
+            {
+                _last = (engine.GetStats(), GC.GetTotalAllocatedBytes(precise: true), tokens);
+            }
+        }
+
+        public double BytesPerToken => _first is { } a && _last is { } b && b.Stats.DecodedTokens > a.Stats.DecodedTokens
+            ? (double)(b.Stats.SchedulerAllocatedBytes - a.Stats.SchedulerAllocatedBytes) / (b.Stats.DecodedTokens - a.Stats.DecodedTokens)
+            : double.NaN;
+
+        public double ProcessBytesPerToken => _first is { } a && _last is { } b && b.Tokens > a.Tokens
+            ? (double)(b.Process - a.Process) / (b.Tokens - a.Tokens)
+            : double.NaN;
     }
 
     /// <summary>

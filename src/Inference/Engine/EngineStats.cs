@@ -12,6 +12,16 @@ public sealed record EngineStats(int Waiting, int Running, long Steps, long Repa
 
     public double DecodeEmitSeconds { get; init; }
 
+    /// <summary>Tokens sampled from decode forwards so far (each prefill's first token not counted).</summary>
+    public long DecodedTokens { get; init; }
+
+    /// <summary>
+    /// Bytes the scheduler's thread has allocated so far (GC.GetAllocatedBytesForCurrentThread, as of its last step):
+    /// the difference over a window of pure decoding, divided by <see cref="DecodedTokens"/>'s, is what one decoded
+    /// token costs the garbage collector.
+    /// </summary>
+    public long SchedulerAllocatedBytes { get; init; }
+
     /// <summary>Where the KV lives: "Cpu" (host memory) or "Cuda" (device memory).</summary>
     public string KvDevice { get; init; } = "Cpu";
 

@@ -47,8 +47,9 @@ public sealed class InferenceEngine : IDisposable
             : Manifest.EosTokenId is { } eos ? [eos] : [];
         // Made here, not in the scheduler, because prefix copies (TryCopyKvPrefix) need it off the scheduler's thread.
         _kv = Manifest.PastPresentShareBuffer
-            ? new SharedBufferKvStrategy(_runner, _runner.CreateKvMemory(), options.MaxBatchSize)
-            : new ConcatKvStrategy(_runner);
+            ? new SharedBufferKvStrategy(_runner, _runner.CreateKvMemory(), Pool, options.MaxBatchSize)
+            : new ConcatKvStrategy(_runner, Pool);
+        Pool.UseTrim(_kv.Trim);
         KvDescriptor = KvDescriptor.Of(Manifest, Manifest.KvScalesIdentity(options.ModelPath));
         // Host memory is the next tier when the KV lives on the device; disk when it lives in host memory already.
         _tier = RestoreTier.Create(options, KvDescriptor, kvOnDevice: _kv.Traffic.Device != "Cpu");
@@ -59,7 +60,7 @@ public sealed class InferenceEngine : IDisposable
             _restorer = new TierRestorer(Pool, _tier, _kv, _metrics);
         }
 
-        _scheduler = new StepScheduler(_runner, _kv, Pool, options, _metrics);
+        _scheduler = new StepScheduler(_kv, Pool, options, _metrics);
     }
 
     public static InferenceEngine Create(EngineOptions options, IMeterFactory? meterFactory = null)
@@ -246,6 +247,8 @@ public sealed class InferenceEngine : IDisposable
         {
             DecodeForwardSeconds = (double)_scheduler.DecodeForwardTicks / System.Diagnostics.Stopwatch.Frequency,
             DecodeEmitSeconds = (double)_scheduler.DecodeEmitTicks / System.Diagnostics.Stopwatch.Frequency,
+            DecodedTokens = _scheduler.DecodedTokens,
+            SchedulerAllocatedBytes = _scheduler.AllocatedBytes,
             KvDevice = traffic.Device,
             KvBytesCopied = traffic.BytesCopied,
             KvBytesAllocated = traffic.BytesAllocated,

@@ -5,7 +5,8 @@ namespace AutoGlm.Orleans.Inference.KvCache;
 /// <summary>
 /// One sequence's KV cache (a conversation's): the token ids it covers and their keys and values for every
 /// layer. Owned by its caller, accounted and possibly evicted by the <see cref="KvCachePool"/> while idle.
-/// While the sequence sits in a running decode batch its KV lives in the batch's tensors, not here.
+/// While the sequence sits in a running decode batch its KV lives in the batch's tensors, not here. Every change of
+/// the KV memory it holds is charged to its pool at once, so the pool's figures are counters, never a scan.
 /// </summary>
 public sealed class KvCacheHandle : IDisposable
 {
@@ -13,6 +14,7 @@ public sealed class KvCacheHandle : IDisposable
     private readonly List<int> _tokens = [];
     private OrtValue[]? _layers;
     private KvBlock? _block;
+    private long _bytes;
 
     internal KvCacheHandle(KvCachePool pool, string id)
     {
@@ -27,7 +29,11 @@ public sealed class KvCacheHandle : IDisposable
 
     public int CachedTokenCount => _tokens.Count;
 
-    public long Bytes => _tokens.Count * _pool.BytesPerToken;
+    /// <summary>
+    /// Bytes of KV memory this handle holds: its block's whole capacity (headroom past the cached tokens included) or
+    /// its tensors'; 0 while its KV sits in a decode batch (the batch's memory is charged to the pool as the batch's).
+    /// </summary>
+    public long Bytes => Volatile.Read(ref _bytes);
 
     /// <summary>How many times this handle's cache was evicted to make room for others.</summary>
     public int Evictions { get; internal set; }
@@ -47,7 +53,11 @@ public sealed class KvCacheHandle : IDisposable
     /// </summary>
     internal bool EvictedSinceUse { get; set; }
 
+    /// <summary>Its node in the pool's idle list (holding KV, LRU order) or empty list, while idle; null otherwise.</summary>
     internal LinkedListNode<KvCacheHandle>? LruNode { get; set; }
+
+    /// <summary>Where the pool counts this handle's memory; changed by the pool only, under its lock.</summary>
+    internal KvBucket Bucket { get; set; }
 
     internal List<int> TokenList => _tokens;
 
@@ -68,6 +78,7 @@ public sealed class KvCacheHandle : IDisposable
         }
 
         _block = block;
+        Recharge();
     }
 
     internal void SetLayers(OrtValue[]? layers)
@@ -81,6 +92,19 @@ public sealed class KvCacheHandle : IDisposable
         }
 
         _layers = layers;
+        Recharge();
+    }
+
+    /// <summary>Charges the pool with the change of the memory held (a block's bytes, or [1,H,T,Dh] tensors' T tokens).</summary>
+    private void Recharge()
+    {
+        var bytes = _block?.Bytes ?? (_layers is { Length: > 0 } layers ? KvLayout.LengthOf(layers[0]) * _pool.BytesPerToken : 0);
+        var delta = bytes - _bytes;
+        if (delta != 0)
+        {
+            Volatile.Write(ref _bytes, bytes);
+            _pool.Charge(this, delta);
+        }
     }
 
     /// <summary>
@@ -96,6 +120,9 @@ public sealed class KvCacheHandle : IDisposable
         staging._layers = null;
         staging._block = null;
         staging._tokens.Clear();
+        // The memory changes hands: the staging handle's charge goes, this one's comes.
+        staging.Recharge();
+        Recharge();
     }
 
     /// <summary>Drops the cached KV (eviction, release or an error); the tokens it covered are forgotten.</summary>

@@ -33,13 +33,14 @@ public sealed partial class KvCachePool
     private (KvCacheHandle Detached, RestoreTier.Entry Entry)? EvictLocked(KvCacheHandle victim)
     {
         victim.EvictedSinceUse = true;
-        if (_tier?.TryBegin(victim.Id, [.. victim.TokenList]) is not { } entry)
+        if (victim.CachedTokenCount == 0 || _tier?.TryBegin(victim.Id, [.. victim.TokenList]) is not { } entry)
         {
             victim.DropCache();
             return null;
         }
 
-        var detached = new KvCacheHandle(this, victim.Id) { IsReleased = true };
+        // Its memory counts as on its way out (spilling) from here: eviction stops once enough is leaving.
+        var detached = new KvCacheHandle(this, victim.Id) { IsReleased = true, Bucket = KvBucket.Spilling };
         detached.MoveCacheFrom(victim);
         return (detached, entry);
     }
@@ -72,8 +73,8 @@ public sealed partial class KvCachePool
     /// <summary>
     /// Gives <paramref name="handle"/>, held by the generation being admitted (active, so nothing else reaches it), exactly
     /// <paramref name="tokens"/>, their KV written by <paramref name="write"/> into a staging handle: a restore from
-    /// the tier. The bytes are reserved first (idle handles evicted, and spilled, for them; the handle's own cache
-    /// counted as free), then pass to used in one step with the handle taking the staging cache. False, nothing
+    /// the tier. The bytes are reserved first (idle handles evicted, and spilled, for them), and the reservation
+    /// goes in one step with the handle taking the staging cache (its memory then covered by the generation's own). False, nothing
     /// changed or reserved, when the budget cannot hold them. An exception from <paramref name="write"/> propagates,
     /// likewise leaving nothing behind.
     /// </summary>
@@ -86,11 +87,11 @@ public sealed partial class KvCachePool
             return false;
         }
 
-        var staging = new KvCacheHandle(this, handle.Id);
+        var staging = new KvCacheHandle(this, handle.Id) { Bucket = KvBucket.Covered };
         var reserved = false;
         try
         {
-            if (!TryReserve(tokens.Length, handle.CachedTokenCount))
+            if (!TryReserve(tokens.Length * BytesPerToken))
             {
                 return false;
             }
@@ -113,7 +114,7 @@ public sealed partial class KvCachePool
             staging.DropCache();
             if (reserved)
             {
-                Unreserve(tokens.Length);
+                Unreserve(tokens.Length * BytesPerToken);
             }
         }
     }

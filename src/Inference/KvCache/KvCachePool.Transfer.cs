@@ -44,8 +44,8 @@ public sealed partial class KvCachePool
     /// handle of that id, the staging handle itself enters the pool; an existing one must be idle and cache fewer
     /// tokens than <paramref name="tokens"/>, is held during the write (a <c>Submit</c> on it fails as busy) and
     /// then takes the staging handle's tokens and KV, its own old cache dropped: the same object, so whoever holds
-    /// it sees the import. The bytes are reserved first (idle handles evicted for them, the replaced cache counted
-    /// as free). False, with nothing created, changed or reserved, when the handle is active (or released), caches
+    /// it sees the import. The bytes are reserved first (idle handles evicted for them).
+    /// False, with nothing created, changed or reserved, when the handle is active (or released), caches
     /// as many tokens or more, appears or is released while the write runs, or the budget cannot hold the import.
     /// An exception from <paramref name="write"/> propagates, likewise leaving nothing behind.
     /// </summary>
@@ -73,12 +73,12 @@ public sealed partial class KvCachePool
         }
 
         // Built outside the pool, as TryCopyPrefix builds its target: nothing can find, activate or evict it half-made.
-        var staging = new KvCacheHandle(this, id);
+        var staging = new KvCacheHandle(this, id) { Bucket = KvBucket.Covered };
         var reserved = false;
         var committed = false;
         try
         {
-            if (!TryReserve(tokens.Length, existing?.CachedTokenCount ?? 0))
+            if (!TryReserve(tokens.Length * BytesPerToken))
             {
                 return false;
             }
@@ -102,8 +102,8 @@ public sealed partial class KvCachePool
                 if (existing is null)
                 {
                     staging.LastUsedTimestamp = Environment.TickCount64;
-                    _handles.Add(id, staging);
-                    staging.LruNode = _idle.AddLast(staging);
+                    AddHandleLocked(staging);
+                    AddIdleLocked(staging);
                 }
                 else
                 {
@@ -128,7 +128,7 @@ public sealed partial class KvCachePool
 
             if (reserved)
             {
-                Unreserve(tokens.Length);
+                Unreserve(tokens.Length * BytesPerToken);
             }
 
             if (existing is not null)

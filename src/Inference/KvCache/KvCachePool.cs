@@ -1,18 +1,23 @@
-using System.Runtime.InteropServices;
-
 namespace AutoGlm.Orleans.Inference.KvCache;
 
 /// <summary>
-/// Accounts every handle's KV bytes against a budget. Admission reserves what a generation may grow to; when the
-/// budget is short, idle handles are evicted least recently used first. Handles in an active generation are
-/// never evicted. Thread-safe: handles are created and released by callers, reserved by the scheduler.
+/// The sequences' KV handles and the KV budget (<see cref="KvCachePool"/>.Budget.cs accounts the memory). A
+/// handle is active while a generation (or a copy, an export, an import) holds it, and idle otherwise: idle ones
+/// holding KV are evicted least recently used first when the budget is short; active ones never are.
+/// Thread-safe: handles are created and released by callers, reserved by the scheduler.
 /// </summary>
 public sealed partial class KvCachePool
 {
+    /// <summary>A table that emptied to under a quarter of its capacity is rebuilt, if it has at least this many buckets.</summary>
+    private const int TrimmedCapacity = 64;
+
     private readonly object _lock = new();
+    // Idle handles that hold KV, least recently used first: eviction's candidates.
     private readonly LinkedList<KvCacheHandle> _idle = new();
+    // Idle handles that hold none (new, evicted, dropped): nothing to evict, but still swept by ReleaseIdle.
+    private readonly LinkedList<KvCacheHandle> _empty = new();
     private readonly Dictionary<string, KvCacheHandle> _handles = new(StringComparer.Ordinal);
-    private long _reservedBytes;
+    private int _handlesCapacity;
     private long _evictions;
 
     public KvCachePool(long budgetBytes, long bytesPerToken)
@@ -26,18 +31,6 @@ public sealed partial class KvCachePool
     public long BudgetBytes { get; }
 
     public long BytesPerToken { get; }
-
-    /// <summary>Bytes of KV held by all handles (cached tokens × bytes per token).</summary>
-    public long UsedBytes
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return UsedBytesLocked();
-            }
-        }
-    }
 
     public int Sequences
     {
@@ -66,8 +59,8 @@ public sealed partial class KvCachePool
             }
 
             var handle = new KvCacheHandle(this, id) { LastUsedTimestamp = Environment.TickCount64 };
-            _handles.Add(id, handle);
-            handle.LruNode = _idle.AddLast(handle);
+            AddHandleLocked(handle);
+            AddIdleLocked(handle);
             return handle;
         }
     }
@@ -84,7 +77,7 @@ public sealed partial class KvCachePool
     {
         lock (_lock)
         {
-            return new KvCachePoolStats(UsedBytesLocked(), _reservedBytes, BudgetBytes, _handles.Count, Interlocked.Read(ref _evictions));
+            return new KvCachePoolStats(_allocatedBytes, _reservedBytes, BudgetBytes, _handles.Count, Interlocked.Read(ref _evictions));
         }
     }
 
@@ -98,20 +91,29 @@ public sealed partial class KvCachePool
         var released = 0;
         lock (_lock)
         {
-            for (var node = _idle.First; node is not null;)
-            {
-                var next = node.Next;
-                if (node.Value.LastUsedTimestamp <= cutoff)
-                {
-                    ReleaseLocked(node.Value);
-                    released++;
-                }
-
-                node = next;
-            }
+            released += ReleaseIdleLocked(_idle, cutoff);
+            released += ReleaseIdleLocked(_empty, cutoff);
         }
 
         _tier?.Sweep();
+        return released;
+    }
+
+    private int ReleaseIdleLocked(LinkedList<KvCacheHandle> list, long cutoff)
+    {
+        var released = 0;
+        for (var node = list.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value.LastUsedTimestamp <= cutoff)
+            {
+                ReleaseLocked(node.Value);
+                released++;
+            }
+
+            node = next;
+        }
+
         return released;
     }
 
@@ -130,188 +132,31 @@ public sealed partial class KvCachePool
         }
     }
 
-    /// <summary>Takes a handle out of eviction's reach: active, off the idle list.</summary>
+    /// <summary>Takes a handle out of eviction's reach: active, off the idle lists.</summary>
     private void Hold(KvCacheHandle handle)
     {
         handle.IsActive = true;
-        if (handle.LruNode is not null)
-        {
-            _idle.Remove(handle.LruNode);
-            handle.LruNode = null;
-        }
+        RemoveIdleLocked(handle);
     }
 
     /// <summary>
-    /// Creates the idle handle <paramref name="targetId"/> holding the first <paramref name="tokens"/> cached tokens
-    /// of <paramref name="sourceId"/>: their ids here, their KV written by <paramref name="copy"/> (source, target,
-    /// tokens) on the calling thread. Meanwhile the source is held as an active generation holds it, so it is
-    /// neither activated, evicted nor released under the copy, and the copy's bytes are reserved like a
-    /// generation's growth (idle handles evicted for them). False, with nothing created and nothing reserved,
-    /// when the source is missing, active or shorter than <paramref name="tokens"/>, the target exists (before or
-    /// by the time the copy is done), tokens &lt;= 0, or the budget cannot hold the copy. An exception from
-    /// <paramref name="copy"/> propagates, likewise leaving nothing behind.
+    /// A generation (or a copy, export or import holding the handle) ended: the handle becomes idle (evictable), or
+    /// is released if that was asked meanwhile. Exactly once per activation: a second call would list it twice.
     /// </summary>
-    internal bool TryCopyPrefix(string sourceId, string targetId, int tokens, Action<KvCacheHandle, KvCacheHandle, int> copy)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(sourceId);
-        ArgumentException.ThrowIfNullOrEmpty(targetId);
-        if (tokens <= 0)
-        {
-            return false;
-        }
-
-        KvCacheHandle? source;
-        lock (_lock)
-        {
-            if (!_handles.TryGetValue(sourceId, out source) || source.IsActive || source.CachedTokenCount < tokens
-                || _handles.ContainsKey(targetId))
-            {
-                return false;
-            }
-
-            Hold(source);
-        }
-
-        // The target stays out of the pool until its KV is complete: no caller can find, activate or evict it half-made.
-        var target = new KvCacheHandle(this, targetId);
-        var reserved = false;
-        var committed = false;
-        try
-        {
-            if (!TryReserve(tokens))
-            {
-                return false;
-            }
-
-            reserved = true;
-            target.TokenList.AddRange(CollectionsMarshal.AsSpan(source.TokenList)[..tokens]);
-            copy(source, target, tokens);
-            lock (_lock)
-            {
-                if (_handles.ContainsKey(targetId))
-                {
-                    return false; // GetOrCreate made it while the copy ran: that handle is the caller's now
-                }
-
-                // One step under the lock: the bytes pass from reserved to used, never counted twice or not at all.
-                _reservedBytes = Math.Max(0, _reservedBytes - tokens * BytesPerToken);
-                reserved = false;
-                target.LastUsedTimestamp = Environment.TickCount64;
-                _handles.Add(targetId, target);
-                target.LruNode = _idle.AddLast(target);
-                committed = true;
-            }
-
-            return true;
-        }
-        finally
-        {
-            if (!committed)
-            {
-                target.IsReleased = true;
-                target.DropCache();
-            }
-
-            if (reserved)
-            {
-                Unreserve(tokens);
-            }
-
-            // Back to idle as after a generation: its LRU position refreshed, or released if that was asked meanwhile.
-            Deactivate(source);
-        }
-    }
-
-    /// <summary>
-    /// Reserves room for a generation to grow by <paramref name="tokens"/>, evicting idle handles if needed.
-    /// <paramref name="droppingTokens"/>: cached tokens of the generation's own handle that the caller drops once
-    /// this succeeds (the cache past the prefix its prompt shares), counted as free already. False when even
-    /// evicting every idle handle would not make room.
-    /// </summary>
-    internal bool TryReserve(long tokens, long droppingTokens = 0)
-    {
-        var bytes = tokens * BytesPerToken;
-        var dropping = droppingTokens * BytesPerToken;
-        List<KvCacheHandle>? evicted = null;
-        List<(KvCacheHandle, RestoreTier.Entry)>? spills = null;
-        lock (_lock)
-        {
-            if (bytes > BudgetBytes)
-            {
-                return false;
-            }
-
-            var idleBytes = 0L;
-            foreach (var h in _idle)
-            {
-                idleBytes += h.Bytes;
-            }
-
-            if (UsedBytesLocked() - dropping + _reservedBytes + bytes - idleBytes > BudgetBytes)
-            {
-                return false;
-            }
-
-            while (UsedBytesLocked() - dropping + _reservedBytes + bytes > BudgetBytes && _idle.First is { } node)
-            {
-                var victim = node.Value;
-                _idle.RemoveFirst();
-                if (victim.CachedTokenCount == 0)
-                {
-                    victim.LruNode = _idle.AddLast(victim);
-                    continue;
-                }
-
-                victim.LruNode = _idle.AddLast(victim);
-                if (EvictLocked(victim) is { } spill)
-                {
-                    (spills ??= []).Add(spill);
-                }
-
-                victim.Evictions++;
-                _evictions++;
-                (evicted ??= []).Add(victim);
-            }
-
-            _reservedBytes += bytes;
-        }
-
-        if (spills is not null)
-        {
-            FinishSpills(spills);
-        }
-
-        _tier?.Sweep();
-        if (evicted is not null)
-        {
-            foreach (var h in evicted)
-            {
-                Evicted?.Invoke(h);
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>Returns a reservation: the tokens were cached (now counted as used) or never produced.</summary>
-    internal void Unreserve(long tokens)
-    {
-        lock (_lock)
-        {
-            _reservedBytes = Math.Max(0, _reservedBytes - tokens * BytesPerToken);
-        }
-    }
-
-    /// <summary>A generation ended: the handle becomes idle (evictable), or is released if that was asked meanwhile.</summary>
     internal void Deactivate(KvCacheHandle handle)
     {
         lock (_lock)
         {
+            if (!handle.IsActive)
+            {
+                throw new InvalidOperationException($"sequence {handle.Id} was given back twice");
+            }
+
             handle.IsActive = false;
             handle.LastUsedTimestamp = Environment.TickCount64;
             if (!handle.ReleaseRequested)
             {
-                handle.LruNode = _idle.AddLast(handle);
+                AddIdleLocked(handle);
                 return;
             }
 
@@ -345,26 +190,78 @@ public sealed partial class KvCachePool
     /// <summary>Out of the pool with its cache, and out of the restore tier (its file deleted by the caller's <see cref="RestoreTier.Sweep"/>).</summary>
     private void ReleaseLocked(KvCacheHandle handle)
     {
-        if (handle.LruNode is not null)
-        {
-            _idle.Remove(handle.LruNode);
-            handle.LruNode = null;
-        }
-
+        RemoveIdleLocked(handle);
         handle.IsReleased = true;
         handle.DropCache();
-        _handles.Remove(handle.Id);
+        // Only its own entry: a handle made since under the same id (after this one was detached) stays.
+        if (_handles.TryGetValue(handle.Id, out var listed) && ReferenceEquals(listed, handle))
+        {
+            _handles.Remove(handle.Id);
+            TrimHandlesLocked();
+        }
+
         _tier?.Forget(handle.Id);
     }
 
-    private long UsedBytesLocked()
+    private void AddHandleLocked(KvCacheHandle handle)
     {
-        var tokens = 0L;
-        foreach (var h in _handles.Values)
+        _handles.Add(handle.Id, handle);
+        _handlesCapacity = Math.Max(_handlesCapacity, _handles.Count);
+    }
+
+    /// <summary>
+    /// A table that grew to N entries keeps N buckets after they are released: once it holds under a quarter of the
+    /// most it held, it is rebuilt at its size, so a burst of conversations does not pin its peak's memory forever.
+    /// </summary>
+    private void TrimHandlesLocked()
+    {
+        if (_handlesCapacity >= TrimmedCapacity && _handles.Count < _handlesCapacity / 4)
         {
-            tokens += h.CachedTokenCount;
+            _handles.TrimExcess();
+            _handlesCapacity = _handles.Count;
+        }
+    }
+
+    /// <summary>Into the idle list it belongs in: least recently used last among those holding KV, or the empty ones.</summary>
+    private void AddIdleLocked(KvCacheHandle handle)
+    {
+        MoveLocked(handle, KvBucket.Idle);
+        handle.LruNode = handle.Bytes > 0 ? _idle.AddLast(handle) : _empty.AddLast(handle);
+    }
+
+    /// <summary>Off the idle lists: its memory counts whole (pinned) until a reservation covers it or it is idle again.</summary>
+    private void RemoveIdleLocked(KvCacheHandle handle)
+    {
+        if (handle.LruNode is { } node)
+        {
+            node.List!.Remove(node);
+            handle.LruNode = null;
         }
 
-        return tokens * BytesPerToken;
+        MoveLocked(handle, KvBucket.Pinned);
+    }
+
+    /// <summary>Test hook: how many handles sit in the idle lists (a handle given back twice would count twice).</summary>
+    internal int IdleCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _idle.Count + _empty.Count;
+            }
+        }
+    }
+
+    /// <summary>Test hook: the table's bucket capacity, to check it shrinks.</summary>
+    internal int HandleTableCapacity
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _handles.EnsureCapacity(0);
+            }
+        }
     }
 }

@@ -109,6 +109,44 @@ public sealed class ModelRunner : IDisposable
     }
 
     /// <summary>
+    /// <see cref="ForwardInPlace"/>'s bindings made once, for a decode batch that runs the same shapes step after step:
+    /// the values' memory stays the caller's, and each <see cref="BoundForward.Run"/> reads what it holds then (on a
+    /// GPU, by binding the three small host inputs again: the KV and the logits stay bound).
+    /// </summary>
+    public BoundForward Bind(OrtValue inputIds, OrtValue attentionMask, OrtValue positionIds, IReadOnlyList<OrtValue> kv, OrtValue logits)
+    {
+        if (!Manifest.PastPresentShareBuffer)
+        {
+            throw new InvalidOperationException($"model {Manifest.Name} does not share past and present buffers");
+        }
+
+        var binding = _session.CreateIoBinding();
+        try
+        {
+            binding.BindInput(_inputNames[0], inputIds);
+            binding.BindInput(_inputNames[1], attentionMask);
+            binding.BindInput(_inputNames[2], positionIds);
+            for (var i = 0; i < KvTensorCount; i++)
+            {
+                binding.BindInput(_inputNames[3 + i], kv[i]);
+                binding.BindOutput(_outputNames[1 + i], kv[i]);
+            }
+
+            binding.BindOutput(_outputNames[0], logits);
+            // On the CPU the graph reads the host buffers themselves; on a GPU binding copied them (BoundForward says why).
+            (string, OrtValue)[] rebound = Device == ExecutionDevice.Cpu
+                ? []
+                : [(_inputNames[0], inputIds), (_inputNames[1], attentionMask), (_inputNames[2], positionIds)];
+            return new BoundForward(_session, _runOptions, binding, rebound);
+        }
+        catch
+        {
+            binding.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The KV memory of this runner's device: host memory for the CPU provider; the CUDA provider's device memory,
     /// with device-to-device copies, for CUDA. The caller owns and disposes it.
     /// </summary>

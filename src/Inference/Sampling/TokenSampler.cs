@@ -107,29 +107,7 @@ public sealed class TokenSampler : IDisposable
     }
 
     /// <summary>Lowest index on ties, as torch.argmax.</summary>
-    internal static int ArgMax(ReadOnlySpan<float> values)
-    {
-        // Two vectorized passes (the maximum, then its first occurrence) beat one scalar pass over a 50k
-        // vocabulary several times; NaN logits fall back to the scalar scan.
-        var index = values.IndexOf(TensorPrimitives.Max(values));
-        if (index >= 0)
-        {
-            return index;
-        }
-
-        var best = 0;
-        var bestValue = values[0];
-        for (var i = 1; i < values.Length; i++)
-        {
-            if (values[i] > bestValue)
-            {
-                best = i;
-                bestValue = values[i];
-            }
-        }
-
-        return best;
-    }
+    internal static int ArgMax(ReadOnlySpan<float> values) => GreedyArgMax.Of(values);
 
     /// <summary>
     /// Hugging Face's RepetitionPenaltyLogitsProcessor: once per distinct token already seen, a positive logit is

@@ -9,6 +9,12 @@ namespace AutoGlm.Orleans.Inference.Scheduling;
 /// <summary>The scheduler's state of one generation, from submission to its final chunk.</summary>
 internal sealed class ActiveRequest
 {
+    /// <summary>Characters a token decodes to, on average, for sizing the reply's text at submission.</summary>
+    private const int CharsPerToken = 4;
+
+    /// <summary>The most text reserved up front: a longer reply grows its buffer as it goes.</summary>
+    private const int MaxInitialChars = 16 * 1024;
+
     private readonly int[] _stopTokenIds;
 
     public ActiveRequest(GenerationRequest request, int[] prompt, int[] stopTokenIds, TokenSampler sampler,
@@ -22,8 +28,11 @@ internal sealed class ActiveRequest
         Detokenizer = detokenizer;
         StopMatcher = stopMatcher;
         Cancellation = cancellation;
-        Context = new List<int>(prompt.Length + request.Sampling.MaxNewTokens);
+        MaxNewTokens = request.Sampling.MaxNewTokens;
+        Context = new List<int>(prompt.Length + MaxNewTokens);
         Context.AddRange(prompt);
+        // Made here, on the caller's thread, at their full size: the scheduler's thread then allocates nothing for them.
+        Text = new OutputText((int)Math.Min((long)MaxNewTokens * CharsPerToken, MaxInitialChars));
         Output = Channel.CreateUnbounded<GenerationChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         EnqueuedTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
     }
@@ -34,6 +43,8 @@ internal sealed class ActiveRequest
 
     public int[] Prompt { get; }
 
+    public int MaxNewTokens { get; }
+
     /// <summary>Prompt and generated tokens: what the repetition penalty looks at.</summary>
     public List<int> Context { get; }
 
@@ -43,6 +54,12 @@ internal sealed class ActiveRequest
 
     public StopSequenceMatcher? StopMatcher { get; }
 
+    /// <summary>The reply's text; chunks stream slices of it.</summary>
+    public OutputText Text { get; }
+
+    /// <summary>The final chunk's text: what was still held when the generation ended (set by the output processor).</summary>
+    public ReadOnlyMemory<char> FinalText { get; set; }
+
     public CancellationToken Cancellation { get; }
 
     public CancellationTokenRegistration CancellationRegistration { get; set; }
@@ -51,8 +68,14 @@ internal sealed class ActiveRequest
 
     public RequestState State { get; set; } = RequestState.Waiting;
 
-    /// <summary>True from admission until the request finishes: it counts toward the running requests.</summary>
-    public bool CountedRunning { get; set; }
+    /// <summary>True from admission until it ends: it holds one of the batch's places (the planner's running set).</summary>
+    public bool IsRunning { get; set; }
+
+    /// <summary>Its place in the waiting queue (under the queue's lock), null once it left.</summary>
+    public LinkedListNode<ActiveRequest>? QueueNode { get; set; }
+
+    /// <summary>How many younger requests were admitted ahead of it while it did not fit (the queue's fairness bound).</summary>
+    public int Overtaken { get; set; }
 
     public int CachedTokens { get; set; }
 
@@ -64,7 +87,7 @@ internal sealed class ActiveRequest
     /// <summary>KV read from the restore tier at submission: admission imports it.</summary>
     public StagedRestore? Staged { get; set; }
 
-    /// <summary>Index in <see cref="Prompt"/> of the next token to prefill.</summary>
+    /// <summary>Index in <see cref="Prompt"/> of the next token to prefill, advanced when a chunk is planned.</summary>
     public int PrefillCursor { get; set; }
 
     public int Generated { get; set; }
@@ -72,8 +95,8 @@ internal sealed class ActiveRequest
     /// <summary>The last sampled token: emitted, not yet fed to the model.</summary>
     public int PendingToken { get; set; }
 
-    /// <summary>KV tokens still reserved in the pool for this generation's growth.</summary>
-    public long ReservedTokens { get; set; }
+    /// <summary>KV bytes reserved in the pool for this generation from admission to its end: its sequence at its longest.</summary>
+    public long ReservedBytes { get; set; }
 
     public long EnqueuedTimestamp { get; }
 

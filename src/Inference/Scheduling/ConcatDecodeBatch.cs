@@ -14,6 +14,7 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
 {
     private readonly ModelRunner _runner;
     private readonly KvLayout _layout;
+    private readonly KvCachePool _pool;
     private readonly List<ActiveRequest> _rows = [];
     private readonly List<ActiveRequest> _joining = [];
     private readonly List<int> _padding = [];
@@ -21,13 +22,17 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
     private readonly List<int> _slots = [];
     private OrtValue[]? _past;
     private int _pastLength;
+    // The rows the past tensors were made for (rows that left keep their slots until the next re-pack).
+    private int _pastRows;
     private bool _dirty;
     private readonly StepInputs _inputs = new();
 
-    public ConcatDecodeBatch(ModelRunner runner)
+    /// <summary>The batch tensors' memory is charged to <paramref name="pool"/> as they are made and freed.</summary>
+    public ConcatDecodeBatch(ModelRunner runner, KvCachePool pool)
     {
         _runner = runner;
         _layout = KvLayout.For(runner.Manifest);
+        _pool = pool;
     }
 
     /// <summary>Rows in the next step, joiners included.</summary>
@@ -102,9 +107,9 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
         var result = _runner.Forward(inputs.InputIds, inputs.AttentionMask, inputs.PositionIds, _past!);
 
         // The presents become the past; the old past dies only now that the run has used it.
+        var rows = _pastRows;
         DisposePast();
-        _past = result.TakePresents();
-        _pastLength = total;
+        SetPast(result.TakePresents(), rows, total);
         foreach (var row in _rows)
         {
             row.Handle.TokenList.Add(row.PendingToken);
@@ -160,8 +165,7 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
         }
 
         DisposePast();
-        _past = past;
-        _pastLength = length;
+        SetPast(past, members.Count, length);
         _rows.Clear();
         _rows.AddRange(members);
         _padding.Clear();
@@ -178,6 +182,14 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
     }
 
 
+    private void SetPast(OrtValue[] past, int rows, int length)
+    {
+        _past = past;
+        _pastRows = rows;
+        _pastLength = length;
+        _pool.Charge(null, (long)rows * length * _pool.BytesPerToken);
+    }
+
     private void DisposePast()
     {
         if (_past is null)
@@ -190,7 +202,9 @@ internal sealed class ConcatDecodeBatch : IDecodeBatch
             tensor.Dispose();
         }
 
+        _pool.Charge(null, -(long)_pastRows * _pastLength * _pool.BytesPerToken);
         _past = null;
+        _pastRows = 0;
         _pastLength = 0;
     }
 

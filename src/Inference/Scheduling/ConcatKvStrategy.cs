@@ -15,11 +15,11 @@ internal sealed class ConcatKvStrategy : IKvStrategy
     private readonly ConcatDecodeBatch _batch;
     private readonly StepInputs _inputs = new();
 
-    public ConcatKvStrategy(ModelRunner runner)
+    public ConcatKvStrategy(ModelRunner runner, KvCachePool pool)
     {
         _runner = runner;
         _layout = KvLayout.For(runner.Manifest);
-        _batch = new ConcatDecodeBatch(runner);
+        _batch = new ConcatDecodeBatch(runner, pool);
     }
 
     public IDecodeBatch Batch => _batch;
@@ -53,6 +53,11 @@ internal sealed class ConcatKvStrategy : IKvStrategy
 
     public void Truncate(KvCacheHandle handle, int keep) =>
         handle.SetLayers(_layout.Slice(handle.Layers!, 0, 0, keep));
+
+    /// <summary>An idle sequence's tensors hold exactly its tokens: there is no headroom to give back.</summary>
+    public void Trim(KvCacheHandle handle)
+    {
+    }
 
     /// <summary>
     /// An idle sequence's KV is its [1,H,T,Dh] host tensors: the prefix is sliced into new [1,H,tokens,Dh] ones,

@@ -22,6 +22,12 @@ internal interface IKvStrategy : IDisposable
     void Truncate(KvCacheHandle handle, int keep);
 
     /// <summary>
+    /// Shrinks an idle handle's KV memory to exactly its cached tokens (its headroom given back to the budget), or does
+    /// nothing when it holds no more than that. Called by the pool, under its lock, when the budget is short.
+    /// </summary>
+    void Trim(KvCacheHandle handle);
+
+    /// <summary>
     /// Gives <paramref name="target"/> (empty, in no batch) its own copy of the KV of the first
     /// <paramref name="tokens"/> cached tokens of <paramref name="source"/>, byte for byte, in the memory the layout
     /// keeps an idle sequence's KV in. Called off the scheduler thread, so it touches no state the scheduler

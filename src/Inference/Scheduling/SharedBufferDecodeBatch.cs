@@ -9,7 +9,10 @@ namespace AutoGlm.Orleans.Inference.Scheduling;
 /// in block row r, right-padded (each row's valid length is its mask's row sum). A step writes every row's new
 /// token in place: no per-step copy at all. A joining row brings its KV from its handle's block; a leaving row
 /// takes its KV back to a block of its own and the last row moves into its place, so rows stay packed at the
-/// block's start and a batch of n runs on a view of the first n rows.
+/// block's start and a batch of n runs on a view of the first n rows. The forward's inputs and outputs are bound
+/// once per shape (rows × block) and the attention mask is as wide as the block (the graph reads each row's length
+/// from its sum, and attends to that many positions only), so a step writes each row's token, position and one
+/// mask entry, and runs.
 /// </summary>
 internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 {
@@ -21,17 +24,20 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
     private readonly ModelRunner _runner;
     private readonly KvMemory _memory;
+    private readonly KvCachePool _pool;
     private readonly int _maxRows;
     private readonly HostLogits _logits;
     private readonly List<ActiveRequest> _rows = [];
     private readonly List<ActiveRequest> _joining = [];
     private KvBlock? _block;
-    private readonly StepInputs _inputs = new();
+    private readonly DecodeInputs _inputs = new();
+    private BoundForward? _bound;
 
-    public SharedBufferDecodeBatch(ModelRunner runner, KvMemory memory, int maxRows)
+    public SharedBufferDecodeBatch(ModelRunner runner, KvMemory memory, KvCachePool pool, int maxRows)
     {
         _runner = runner;
         _memory = memory;
+        _pool = pool;
         _maxRows = maxRows;
         _logits = new HostLogits(runner.Manifest.VocabSize, lastOnly: true);
     }
@@ -65,7 +71,8 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         var block = _block!;
         var handle = request.Handle;
         var valid = handle.CachedTokenCount;
-        var own = _memory.Allocate(1, SharedBufferKvStrategy.CapacityFor(valid + LeaveHeadroom, _runner.Manifest.ContextLength));
+        var own = _memory.Allocate(1, SharedBufferKvStrategy.Sized(_pool, valid,
+            SharedBufferKvStrategy.CapacityFor(valid + LeaveHeadroom, _runner.Manifest.ContextLength)));
         _memory.Copy(block, row, 0, own, 0, 0, valid);
         handle.SetBlock(own);
         var last = _rows.Count - 1;
@@ -77,6 +84,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
         _rows.RemoveAt(last);
         Repacks++;
+        Unbind(); // the rows moved: their masks are bound anew
         if (Count == 0)
         {
             DisposeBlock();
@@ -105,7 +113,11 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         }
 
         var batch = _rows.Count;
-        _inputs.Reserve(batch, 1, total);
+        if (_bound is null || _inputs.Rows != batch)
+        {
+            Rebind(batch);
+        }
+
         var ids = _inputs.Ids;
         var positions = _inputs.Positions;
         for (var r = 0; r < batch; r++)
@@ -114,19 +126,37 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
             var length = row.Handle.CachedTokenCount;
             ids[r] = row.PendingToken;
             positions[r] = length;
-            var mask = _inputs.Mask.Slice(r * total, total);
-            mask[..(length + 1)].Fill(1);
-            mask[(length + 1)..].Clear();
+            // Positions before it were set when the row was bound or in earlier steps; the new token's is set now.
+            _inputs.MaskRow(r)[length] = 1;
         }
 
-        using var inputs = _inputs.Values();
-        _runner.ForwardInPlace(inputs.InputIds, inputs.AttentionMask, inputs.PositionIds, _block!.Views(batch), _logits.For(batch, 1));
+        _bound!.Run();
         foreach (var row in _rows)
         {
             row.Handle.TokenList.Add(row.PendingToken);
         }
 
         return _logits;
+    }
+
+    /// <summary>Binds the forward for <paramref name="batch"/> rows of the current block, each row's mask set to its length.</summary>
+    private void Rebind(int batch)
+    {
+        Unbind();
+        var block = _block!;
+        _inputs.Reshape(batch, block.Capacity, _runner.Manifest.ContextLength);
+        for (var r = 0; r < batch; r++)
+        {
+            _inputs.MaskRow(r)[.._rows[r].Handle.CachedTokenCount].Fill(1);
+        }
+
+        _bound = _runner.Bind(_inputs.InputIds, _inputs.AttentionMask, _inputs.PositionIds, block.Views(batch), _logits.For(batch, 1));
+    }
+
+    private void Unbind()
+    {
+        _bound?.Dispose();
+        _bound = null;
     }
 
     /// <summary>Moves the joiners' KV from their handles' blocks into the rows after the current ones.</summary>
@@ -143,9 +173,14 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
         _joining.Clear();
         Repacks++;
+        Unbind();
     }
 
-    /// <summary>Grows the block (moving the current rows) when it has too few rows or too little capacity.</summary>
+    /// <summary>
+    /// Grows the block (moving the current rows) when it has too few rows or too little capacity: exactly what the
+    /// step needs, plus headroom (positions past the longest row, spare rows for joiners) as far as the budget's
+    /// unclaimed room allows, so growth is rare when memory is plenty and never pushes the budget when it is not.
+    /// </summary>
     private void EnsureBlock(int rows, int capacity)
     {
         if (_block is { } current && current.Rows >= rows && current.Capacity >= capacity)
@@ -154,15 +189,21 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
         }
 
         var context = _runner.Manifest.ContextLength;
-        var newRows = Math.Max(rows, Math.Min(_maxRows, Math.Max(4, (_block?.Rows ?? 0) * 2)));
-        var newCapacity = Math.Max(_block?.Capacity ?? 0,
-            Math.Min(context, (capacity + Headroom + SharedBufferKvStrategy.Granularity - 1) / SharedBufferKvStrategy.Granularity * SharedBufferKvStrategy.Granularity));
-        if (newCapacity < capacity)
+        if (capacity > context)
         {
             throw new InvalidOperationException($"a decode row needs {capacity} positions; the model's context is {context}");
         }
 
+        var bytesPerToken = _pool.BytesPerToken;
+        var newCapacity = Math.Max(_block?.Capacity ?? 0, capacity);
+        var wantedCapacity = Math.Max(newCapacity, SharedBufferKvStrategy.CapacityFor(capacity + Headroom, context));
+        newCapacity += (int)(_pool.Headroom((long)rows * (wantedCapacity - newCapacity) * bytesPerToken) / (rows * bytesPerToken));
+        var wantedRows = Math.Max(rows, Math.Min(_maxRows, Math.Max(4, (_block?.Rows ?? 0) * 2)));
+        var newRows = rows + (int)(_pool.Headroom((long)(wantedRows - rows) * newCapacity * bytesPerToken) / (newCapacity * bytesPerToken));
+
         var grown = _memory.Allocate(newRows, newCapacity);
+        _pool.Charge(null, grown.Bytes);
+        Unbind(); // bound to the old block's views
         if (_block is { } old)
         {
             for (var r = 0; r < _rows.Count; r++)
@@ -170,17 +211,21 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
                 _memory.Copy(old, r, 0, grown, r, 0, _rows[r].Handle.CachedTokenCount);
             }
 
-            old.Dispose();
+            DisposeBlock();
         }
 
         _block = grown;
     }
 
-
     private void DisposeBlock()
     {
-        _block?.Dispose();
-        _block = null;
+        Unbind();
+        if (_block is { } block)
+        {
+            block.Dispose();
+            _pool.Charge(null, -block.Bytes);
+            _block = null;
+        }
     }
 
     public void Reset()
@@ -193,6 +238,7 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
     public void Dispose()
     {
         DisposeBlock();
+        _inputs.Dispose();
         _logits.Release();
     }
 }

@@ -17,15 +17,18 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
 
     private readonly ModelRunner _runner;
     private readonly KvMemory _memory;
+    private readonly KvCachePool _pool;
     private readonly SharedBufferDecodeBatch _batch;
     private readonly HostLogits _logits;
     private readonly StepInputs _inputs = new();
 
-    public SharedBufferKvStrategy(ModelRunner runner, KvMemory memory, int maxBatchSize)
+    /// <summary>Its blocks' memory is charged to <paramref name="pool"/>, and their headroom sized by what the budget leaves.</summary>
+    public SharedBufferKvStrategy(ModelRunner runner, KvMemory memory, KvCachePool pool, int maxBatchSize)
     {
         _runner = runner;
         _memory = memory;
-        _batch = new SharedBufferDecodeBatch(runner, memory, maxBatchSize);
+        _pool = pool;
+        _batch = new SharedBufferDecodeBatch(runner, memory, pool, maxBatchSize);
         _logits = new HostLogits(runner.Manifest.VocabSize, runner.Manifest.LogitsMode == "last");
     }
 
@@ -49,6 +52,35 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
         // The kept prefix is already in place; the caller shortens the token list, which is the valid length.
     }
 
+    /// <summary>The block's valid prefix into a block of exactly its length, on the device; an empty handle's block just goes.</summary>
+    public void Trim(KvCacheHandle handle)
+    {
+        var tokens = handle.CachedTokenCount;
+        if (handle.Block is not { } block || block.Capacity <= tokens)
+        {
+            return;
+        }
+
+        if (tokens == 0)
+        {
+            handle.SetBlock(null);
+            return;
+        }
+
+        var exact = _memory.Allocate(1, tokens);
+        try
+        {
+            _memory.Copy(block, 0, 0, exact, 0, 0, tokens);
+        }
+        catch
+        {
+            exact.Dispose();
+            throw;
+        }
+
+        handle.SetBlock(exact);
+    }
+
     /// <summary>
     /// An idle sequence's KV is a one-row block on the model's device: the copy gets a block of its own (with the
     /// headroom a row leaving the batch gets, so the fork's next prefill writes in place) and the prefix moves
@@ -58,7 +90,7 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
     {
         var from = source.Block
             ?? throw new InvalidOperationException($"sequence {source.Id} caches {source.CachedTokenCount} tokens but holds no KV block");
-        var block = _memory.Allocate(1, CapacityFor(tokens + SharedBufferDecodeBatch.LeaveHeadroom, _runner.Manifest.ContextLength));
+        var block = _memory.Allocate(1, IdleCapacity(tokens));
         try
         {
             _memory.Copy(from, 0, 0, block, 0, 0, tokens);
@@ -86,7 +118,7 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
     /// </summary>
     public void Import(KvCacheHandle target, int tokens, ReadOnlySpan<byte> source)
     {
-        var block = _memory.Allocate(1, CapacityFor(tokens + SharedBufferDecodeBatch.LeaveHeadroom, _runner.Manifest.ContextLength));
+        var block = _memory.Allocate(1, IdleCapacity(tokens));
         try
         {
             _memory.WriteRow(source, block, 0, tokens);
@@ -108,7 +140,8 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
             return block;
         }
 
-        var capacity = CapacityFor(Math.Max(total, promptLength), _runner.Manifest.ContextLength);
+        // Room for the whole prompt when the budget has it, so a chunked prefill does not grow the block per chunk.
+        var capacity = Sized(_pool, total, CapacityFor(Math.Max(total, promptLength), _runner.Manifest.ContextLength));
         var grown = _memory.Allocate(1, capacity);
         if (handle.Block is { } old)
         {
@@ -121,6 +154,25 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
 
     internal static int CapacityFor(int tokens, int contextLength) =>
         Math.Min(contextLength, (tokens + Granularity - 1) / Granularity * Granularity);
+
+    /// <summary>An idle sequence's block: its tokens, and room for the next turn's when the budget leaves it.</summary>
+    private int IdleCapacity(int tokens) =>
+        Sized(_pool, tokens, CapacityFor(tokens + SharedBufferDecodeBatch.LeaveHeadroom, _runner.Manifest.ContextLength));
+
+    /// <summary>
+    /// A one-row block's capacity: <paramref name="required"/> positions, and as many of the <paramref name="wanted"/>
+    /// ones past them as the budget's unclaimed room allows (headroom never evicts anyone).
+    /// </summary>
+    internal static int Sized(KvCachePool pool, int required, int wanted)
+    {
+        if (wanted <= required)
+        {
+            return required;
+        }
+
+        var granted = pool.Headroom((long)(wanted - required) * pool.BytesPerToken) / pool.BytesPerToken;
+        return required + (int)granted;
+    }
 
 
     public void Dispose()

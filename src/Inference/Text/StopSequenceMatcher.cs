@@ -1,16 +1,15 @@
 namespace AutoGlm.Orleans.Inference.Text;
 
 /// <summary>
-/// Watches streamed text for stop strings. Text that could be the start of a stop string is held back until
-/// the next delta settles it, so a stop string split across tokens is caught and never partly sent to the client.
-/// Not thread-safe: one per request.
+/// Watches streamed text for stop strings. Text that could be the start of a stop string is held back until more
+/// text settles it, so a stop string split across tokens is caught and never partly sent to the client. Stateless
+/// but for the match: the caller keeps the held text (<see cref="OutputText"/>) and hands it over after each
+/// token's text is appended, so a token costs a few span searches and allocates nothing. Not thread-safe: one per
+/// request.
 /// </summary>
 public sealed class StopSequenceMatcher
 {
     private readonly string[] _stops;
-    private readonly int _maxHold;
-    private char[] _pending;
-    private int _pendingLength;
 
     public StopSequenceMatcher(IEnumerable<string> stopStrings)
     {
@@ -23,39 +22,33 @@ public sealed class StopSequenceMatcher
                 throw new ArgumentException("stop strings must not be null or empty", nameof(stopStrings));
             }
         }
-
-        _maxHold = _stops.Length == 0 ? 0 : _stops.Max(s => s.Length) - 1;
-        _pending = new char[Math.Max(16, 2 * (_maxHold + 1))];
     }
 
-    /// <summary>True once a stop string was seen; later deltas are dropped.</summary>
-    public bool Stopped { get; private set; }
+    /// <summary>True once a stop string was seen.</summary>
+    public bool Stopped => MatchedStop is not null;
 
     /// <summary>The stop string that ended the text, if any.</summary>
     public string? MatchedStop { get; private set; }
 
-    /// <summary>Adds generated text; returns what can be sent now and whether a stop string ended the text.</summary>
-    public (string Emit, bool Stopped) Push(string delta)
+    /// <summary>
+    /// How many leading characters of <paramref name="held"/> (all the text not yet released) can be released now.
+    /// When a stop string is in it, <see cref="Stopped"/> turns true and the answer is the length before the match:
+    /// the rest is never to be released. Otherwise the longest end of the text that begins a stop string stays held,
+    /// unless <paramref name="final"/> (the generation is over: nothing more can complete it).
+    /// </summary>
+    public int Releasable(ReadOnlySpan<char> held, bool final = false)
     {
-        ArgumentNullException.ThrowIfNull(delta);
         if (Stopped)
         {
-            return (string.Empty, true);
+            return 0;
         }
 
-        if (_stops.Length == 0)
-        {
-            return (delta, false);
-        }
-
-        AppendPending(delta);
-        var pending = _pending.AsSpan(0, _pendingLength);
-
-        // Held text never contains a whole stop string, so the earliest match is the one to stop at.
+        // Released text never ends in the start of a stop string, so a match lies wholly in the held text, and the
+        // earliest one is where the text stops.
         var matchAt = -1;
         foreach (var stop in _stops)
         {
-            var at = pending.IndexOf(stop.AsSpan(), StringComparison.Ordinal);
+            var at = held.IndexOf(stop.AsSpan(), StringComparison.Ordinal);
             if (at >= 0 && (matchAt < 0 || at < matchAt))
             {
                 matchAt = at;
@@ -65,30 +58,10 @@ public sealed class StopSequenceMatcher
 
         if (matchAt >= 0)
         {
-            Stopped = true;
-            var before = new string(pending[..matchAt]);
-            _pendingLength = 0;
-            return (before, true);
+            return matchAt;
         }
 
-        var hold = HeldTailLength(pending);
-        var emit = hold == pending.Length ? string.Empty : new string(pending[..^hold]);
-        pending[^hold..].CopyTo(_pending);
-        _pendingLength = hold;
-        return (emit, false);
-    }
-
-    /// <summary>At the end of generation: the held-back tail, which turned out not to start a stop string.</summary>
-    public string Flush()
-    {
-        if (Stopped || _pendingLength == 0)
-        {
-            return string.Empty;
-        }
-
-        var text = new string(_pending, 0, _pendingLength);
-        _pendingLength = 0;
-        return text;
+        return final ? held.Length : held.Length - HeldTailLength(held);
     }
 
     /// <summary>The longest end of the text that is the beginning of some stop string.</summary>
@@ -108,16 +81,5 @@ public sealed class StopSequenceMatcher
         }
 
         return longest;
-    }
-
-    private void AppendPending(string delta)
-    {
-        if (_pendingLength + delta.Length > _pending.Length)
-        {
-            Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + delta.Length));
-        }
-
-        delta.AsSpan().CopyTo(_pending.AsSpan(_pendingLength));
-        _pendingLength += delta.Length;
     }
 }

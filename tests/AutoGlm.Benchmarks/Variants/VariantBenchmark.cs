@@ -132,6 +132,6 @@ internal sealed class VariantBenchmark(string modelPath, string? variant, int th
     }
 
     /// <summary>Decode tokens a second through the scheduler at <paramref name="batch"/> rows of a 512-token context.</summary>
-    public Task<double> DecodeAsync(int batch) =>
-        new EngineBenchmark(modelPath, variant, threads, quick, spinning: false).SchedulerDecodeAsync(batch, 512);
+    public async Task<double> DecodeAsync(int batch) =>
+        (await new EngineBenchmark(modelPath, variant, threads, quick, spinning: false).SchedulerDecodeAsync(batch, 512)).TokensPerSecond;
 }

@@ -108,10 +108,11 @@ public sealed class BadInputTests
             final = chunk.IsFinal ? chunk : final;
         }
 
-        Assert.Equal(FinishReason.Cancelled, final!.FinishReason);
+        Assert.NotNull(final);
+        Assert.Equal(FinishReason.Cancelled, final.Value.FinishReason);
         // Stopped long before its 500 tokens; the consumer may read a few steps behind the scheduler.
         Assert.InRange(received.Count, 5, 100);
-        Assert.Equal(received.Count, final.Usage!.CompletionTokens);
+        Assert.Equal(received.Count, final.Value.Usage!.CompletionTokens);
         // The handle keeps the KV of what it emitted (all but the last token, which was never fed).
         Assert.Equal(prompt.Length + received.Count - 1, handle.CachedTokenCount);
         Assert.Equal(prompt.Concat(received.Take(received.Count - 1)), handle.Tokens);

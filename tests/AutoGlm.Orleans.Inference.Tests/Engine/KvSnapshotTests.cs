@@ -48,7 +48,9 @@ public sealed class KvSnapshotTests
         Assert.True(b.Pool.TryGet("moved", out var moved));
         Assert.Equal(cached, moved!.Tokens);
         Assert.False(moved.IsActive);
-        Assert.Equal(usedBefore + snapshot.Data.Length, b.Pool.UsedBytes);
+        // Accounted whole: at least the snapshot's bytes (shared buffers add headroom for the next turn).
+        Assert.Equal(usedBefore + moved.Bytes, b.Pool.UsedBytes);
+        Assert.True(moved.Bytes >= snapshot.Data.Length);
         Assert.Equal(0, b.Pool.Snapshot().ReservedBytes);
         Assert.Equal(snapshot.Data.ToArray(), KvReader.HostBytes(moved, cached.Length));
         Assert.Equal(snapshot.Data.ToArray(), b.ExportKv("moved")!.Data.ToArray()); // the bytes round-trip exactly
@@ -86,13 +88,14 @@ public sealed class KvSnapshotTests
         await b.GenerateAsync("stale", b.EncodeChat([new(ChatRole.User, "Hi.")]), EngineFactory.Greedy(2), [], ct);
         var stale = b.GetOrCreateHandle("stale");
         Assert.InRange(stale.CachedTokenCount, 1, snapshot.TokenCount - 1);
-        var staleTokens = stale.CachedTokenCount;
+        var staleBytes = stale.Bytes;
         var used = b.Pool.UsedBytes;
         Assert.True(b.TryImportKv("stale", snapshot));
         Assert.Same(stale, b.GetOrCreateHandle("stale"));
         Assert.Equal(snapshot.TokenIds, stale.Tokens);
         Assert.False(stale.IsActive);
-        Assert.Equal(used + (snapshot.TokenCount - staleTokens) * bytesPerToken, b.Pool.UsedBytes);
+        Assert.Equal(used - staleBytes + stale.Bytes, b.Pool.UsedBytes);
+        Assert.True(stale.Bytes >= snapshot.TokenCount * bytesPerToken);
         Assert.Equal(0, b.Pool.Snapshot().ReservedBytes);
         Assert.Equal(snapshot.Data.ToArray(), KvReader.HostBytes(stale, snapshot.TokenCount));
 

@@ -31,7 +31,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void Requests_expire_oldest_first_and_only_once_they_waited_longer_than_the_limit()
     {
-        var queue = new WaitingQueue(8, TimeSpan.FromMilliseconds(30));
+        var queue = new WaitingQueue(8, TimeSpan.FromMilliseconds(30), maxOvertakes: 8);
         var old = Request("old");
         var young = Request("young");
         Assert.True(queue.TryAdd(old));
@@ -50,7 +50,7 @@ public sealed class WaitingQueueTests
     [InlineData(-1)]
     public void Zero_or_infinite_means_no_limit(int milliseconds)
     {
-        var queue = new WaitingQueue(8, TimeSpan.FromMilliseconds(milliseconds));
+        var queue = new WaitingQueue(8, TimeSpan.FromMilliseconds(milliseconds), maxOvertakes: 8);
         var request = Request("r");
         Assert.True(queue.TryAdd(request));
         Assert.Empty(queue.TakeExpired(request.QueuedTimestamp + Ticks(TimeSpan.FromDays(365))));
@@ -60,7 +60,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void A_full_queue_refuses_at_once_and_a_closed_one_refuses_everything()
     {
-        var queue = new WaitingQueue(2, TimeSpan.FromSeconds(30));
+        var queue = new WaitingQueue(2, TimeSpan.FromSeconds(30), maxOvertakes: 8);
         Assert.True(queue.TryAdd(Request("a")));
         Assert.True(queue.TryAdd(Request("b")));
         var full = Assert.Throws<EngineOverloadedException>(() => queue.TryAdd(Request("c")));
@@ -76,7 +76,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void Cancelled_requests_leave_from_anywhere_and_the_rest_keep_their_order()
     {
-        var queue = new WaitingQueue(8, TimeSpan.FromSeconds(30));
+        var queue = new WaitingQueue(8, TimeSpan.FromSeconds(30), maxOvertakes: 8);
         using var cancel = new CancellationTokenSource();
         var first = Request("first");
         var cancelled = Request("cancelled", cancel.Token);
@@ -90,5 +90,42 @@ public sealed class WaitingQueueTests
         cancel.Cancel();
         Assert.Equal([cancelled], queue.TakeCancelled());
         Assert.Equal([first, last], queue.TakeAll());
+    }
+
+    [Fact]
+    public void Admission_passes_a_request_that_does_not_fit_but_only_up_to_the_bound_then_waits_for_it()
+    {
+        var queue = new WaitingQueue(8, TimeSpan.FromSeconds(30), maxOvertakes: 2);
+        var big = Request("big");
+        var smalls = Enumerable.Range(0, 4).Select(i => Request($"small-{i}")).ToArray();
+        foreach (var request in smalls.Prepend(big))
+        {
+            Assert.True(queue.TryAdd(request));
+        }
+
+        var offered = new List<ActiveRequest>();
+        var bigBlocked = true;
+        Admission Fit(ActiveRequest request)
+        {
+            offered.Add(request);
+            return request == big && bigBlocked ? Admission.Blocked : Admission.Admitted;
+        }
+
+        queue.Admit(Fit);
+        // Oldest first; the big one stays, two small ones pass it, then the pass stops at it.
+        Assert.Equal([big, smalls[0], smalls[1]], offered);
+        Assert.Equal(2, big.Overtaken);
+        Assert.Same(big, queue.Peek());
+
+        offered.Clear();
+        queue.Admit(Fit);
+        Assert.Equal([big], offered); // passed enough: first come, first served until it fits
+        Assert.Equal(3, queue.Count);
+
+        offered.Clear();
+        bigBlocked = false;
+        queue.Admit(Fit);
+        Assert.Equal([big, smalls[2], smalls[3]], offered);
+        Assert.Equal(0, queue.Count);
     }
 }

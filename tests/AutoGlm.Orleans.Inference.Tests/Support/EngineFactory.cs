@@ -45,7 +45,7 @@ internal static class EngineFactory
         }
 
         Assert.NotNull(final);
-        return new Generation([.. tokens], text.ToString(), final.FinishReason!.Value, final.Usage!);
+        return new Generation([.. tokens], text.ToString(), final.Value.FinishReason!.Value, final.Value.Usage!);
     }
 
     public static Task<Generation> GenerateAsync(this InferenceEngine engine, string handleId, IReadOnlyList<int> prompt,

@@ -1,5 +1,9 @@
 using System.Text;
+using AutoGlm.Orleans.Inference.Models;
+using AutoGlm.Orleans.Inference.Tests.Support;
+using AutoGlm.Orleans.Inference.Tests.Tokenization;
 using AutoGlm.Orleans.Inference.Text;
+using AutoGlm.Orleans.Inference.Tokenization;
 using Microsoft.ML.Tokenizers;
 
 namespace AutoGlm.Orleans.Inference.Tests.Text;
@@ -20,7 +24,7 @@ public sealed class StreamingDetokenizerTests
         var output = new StringBuilder();
         foreach (var id in ids)
         {
-            var chunk = detokenizer.Push(id);
+            var chunk = detokenizer.Push(id).ToString();
             Assert.DoesNotContain('\uFFFD', chunk);
             Assert.False(chunk.Length > 0 && char.IsHighSurrogate(chunk[^1]), "chunk ends in half a surrogate pair");
             output.Append(chunk);
@@ -40,11 +44,11 @@ public sealed class StreamingDetokenizerTests
         var detokenizer = new StreamingDetokenizer(R50k.Value);
         for (var i = 0; i < ids.Count - 1; i++)
         {
-            Assert.Equal(string.Empty, detokenizer.Push(ids[i]));
+            Assert.Equal(string.Empty, detokenizer.Push(ids[i]).ToString());
         }
 
-        Assert.Equal("世", detokenizer.Push(ids[^1]));
-        Assert.Equal(string.Empty, detokenizer.Flush());
+        Assert.Equal("世", detokenizer.Push(ids[^1]).ToString());
+        Assert.Equal(string.Empty, detokenizer.Flush().ToString());
     }
 
     [Fact]
@@ -68,11 +72,11 @@ public sealed class StreamingDetokenizerTests
     {
         var ids = R50k.Value.EncodeToIds("世");
         var detokenizer = new StreamingDetokenizer(R50k.Value);
-        Assert.Equal(string.Empty, detokenizer.Push(ids[0]));
-        var flushed = detokenizer.Flush();
+        Assert.Equal(string.Empty, detokenizer.Push(ids[0]).ToString());
+        var flushed = detokenizer.Flush().ToString();
         Assert.NotEmpty(flushed);
         Assert.All(flushed, c => Assert.Equal('\uFFFD', c));
-        Assert.Equal(string.Empty, detokenizer.Flush());
+        Assert.Equal(string.Empty, detokenizer.Flush().ToString());
     }
 
     [Fact]
@@ -90,5 +94,47 @@ public sealed class StreamingDetokenizerTests
 
         output.Append(detokenizer.Flush());
         Assert.Equal(text, output.ToString());
+    }
+
+    [Fact]
+    public void Decoding_a_token_allocates_nothing_once_warm()
+    {
+        var ids = R50k.Value.EncodeToIds(string.Concat(Enumerable.Repeat("Steady decoding 世界 of a long reply, 👋🏽 token by token. ", 30)));
+        var detokenizer = new StreamingDetokenizer(R50k.Value);
+        var chars = 0;
+        for (var i = 0; i < 50; i++)
+        {
+            chars += detokenizer.Push(ids[i]).Length;
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 50; i < ids.Count; i++)
+        {
+            chars += detokenizer.Push(ids[i]).Length;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(chars > 1000);
+    }
+
+    [Fact]
+    public void A_sentencepiece_reply_keeps_its_spaces_across_window_moves()
+    {
+        // SentencePiece decodes a lone "▁word" without its space: only a window with context keeps it right.
+        using var dir = new TempDirectory();
+        TinySentencePieceModel.Write(dir.File("tokenizer.model"));
+        var tokenizer = TokenizerLoader.Load(new TokenizerManifest { Kind = "sentencepiece", File = "tokenizer.model" }, dir.Path);
+        var text = "hello world héllo world hello  world hello world héllo world hello world";
+        var ids = tokenizer.EncodeToIds(text);
+        Assert.True(ids.Count > 12, $"{ids.Count} ids: too few to move the window");
+        var detokenizer = new StreamingDetokenizer(tokenizer);
+        var output = new StringBuilder();
+        foreach (var id in ids)
+        {
+            output.Append(detokenizer.Push(id));
+        }
+
+        output.Append(detokenizer.Flush());
+        Assert.Equal(tokenizer.Decode(ids), output.ToString());
     }
 }
