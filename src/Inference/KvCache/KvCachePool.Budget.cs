@@ -91,11 +91,13 @@ public sealed partial class KvCachePool
     }
 
     /// <summary>
-    /// How much of <paramref name="wanted"/> bytes of optional headroom may be allocated now: the room past idle
-    /// memory, every reservation and the active memory, none of it anyone's claim, so taking it evicts nothing and
-    /// keeps the budget.
+    /// How much of <paramref name="wanted"/> bytes of optional headroom may be allocated now without taking anyone's
+    /// claim, so taking it evicts nothing and keeps the budget. <paramref name="covered"/>: memory for running
+    /// generations (their decode batch, a prompt's own block), which may also grow into what their reservations hold
+    /// but do not use yet (that is what the reservations are for: refusing it there would re-grow a full budget's
+    /// batch every step); otherwise (a block for an idle handle) only room past every reservation counts.
     /// </summary>
-    internal long Headroom(long wanted)
+    internal long Headroom(long wanted, bool covered = false)
     {
         if (wanted <= 0)
         {
@@ -104,7 +106,10 @@ public sealed partial class KvCachePool
 
         lock (_lock)
         {
-            return Math.Clamp(BudgetBytes - CommittedLocked(), 0, wanted);
+            var room = covered
+                ? BudgetBytes - _idleBytes - _pinnedBytes - _coveredBytes
+                : BudgetBytes - CommittedLocked();
+            return Math.Clamp(room, 0, wanted);
         }
     }
 

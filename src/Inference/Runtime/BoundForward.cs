@@ -8,7 +8,7 @@ namespace AutoGlm.Orleans.Inference.Runtime;
 /// ONNX Runtime twice per tensor, every step; bound once, a CPU step is one call. The caller keeps the bound values
 /// alive and writes new inputs into their memory in place; disposing this unbinds them.
 /// </summary>
-public sealed class BoundForward : IDisposable
+internal sealed class BoundForward : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions;

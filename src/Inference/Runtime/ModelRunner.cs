@@ -113,7 +113,7 @@ public sealed class ModelRunner : IDisposable
     /// the values' memory stays the caller's, and each <see cref="BoundForward.Run"/> reads what it holds then (on a
     /// GPU, by binding the three small host inputs again: the KV and the logits stay bound).
     /// </summary>
-    public BoundForward Bind(OrtValue inputIds, OrtValue attentionMask, OrtValue positionIds, IReadOnlyList<OrtValue> kv, OrtValue logits)
+    internal BoundForward Bind(OrtValue inputIds, OrtValue attentionMask, OrtValue positionIds, IReadOnlyList<OrtValue> kv, OrtValue logits)
     {
         if (!Manifest.PastPresentShareBuffer)
         {

@@ -178,8 +178,8 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
 
     /// <summary>
     /// Grows the block (moving the current rows) when it has too few rows or too little capacity: exactly what the
-    /// step needs, plus headroom (positions past the longest row, spare rows for joiners) as far as the budget's
-    /// unclaimed room allows, so growth is rare when memory is plenty and never pushes the budget when it is not.
+    /// step needs, plus headroom (positions past the longest row, spare rows for joiners) as far as the budget has
+    /// room for, so growth is rare when memory is plenty and never pushes the budget when it is not.
     /// </summary>
     private void EnsureBlock(int rows, int capacity)
     {
@@ -194,12 +194,19 @@ internal sealed class SharedBufferDecodeBatch : IDecodeBatch
             throw new InvalidOperationException($"a decode row needs {capacity} positions; the model's context is {context}");
         }
 
+        // The batch's memory is its running rows': it may grow into what their reservations hold for them. Headroom
+        // is what the budget has room for once the required part (net of the old block, freed after the copy) counts.
         var bytesPerToken = _pool.BytesPerToken;
+        var oldBytes = _block?.Bytes ?? 0;
         var newCapacity = Math.Max(_block?.Capacity ?? 0, capacity);
         var wantedCapacity = Math.Max(newCapacity, SharedBufferKvStrategy.CapacityFor(capacity + Headroom, context));
-        newCapacity += (int)(_pool.Headroom((long)rows * (wantedCapacity - newCapacity) * bytesPerToken) / (rows * bytesPerToken));
+        var growth = Math.Max(0, (long)rows * newCapacity * bytesPerToken - oldBytes);
+        var granted = Math.Max(0, _pool.Headroom(growth + (long)rows * (wantedCapacity - newCapacity) * bytesPerToken, covered: true) - growth);
+        newCapacity += (int)(granted / (rows * bytesPerToken));
         var wantedRows = Math.Max(rows, Math.Min(_maxRows, Math.Max(4, (_block?.Rows ?? 0) * 2)));
-        var newRows = rows + (int)(_pool.Headroom((long)(wantedRows - rows) * newCapacity * bytesPerToken) / (newCapacity * bytesPerToken));
+        growth = Math.Max(0, (long)rows * newCapacity * bytesPerToken - oldBytes);
+        granted = Math.Max(0, _pool.Headroom(growth + (long)(wantedRows - rows) * newCapacity * bytesPerToken, covered: true) - growth);
+        var newRows = rows + (int)(granted / (newCapacity * bytesPerToken));
 
         var grown = _memory.Allocate(newRows, newCapacity);
         _pool.Charge(null, grown.Bytes);

@@ -141,7 +141,8 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
         }
 
         // Room for the whole prompt when the budget has it, so a chunked prefill does not grow the block per chunk.
-        var capacity = Sized(_pool, total, CapacityFor(Math.Max(total, promptLength), _runner.Manifest.ContextLength));
+        var capacity = Sized(_pool, total, CapacityFor(Math.Max(total, promptLength), _runner.Manifest.ContextLength),
+            covered: true, replacing: handle.Block?.Bytes ?? 0);
         var grown = _memory.Allocate(1, capacity);
         if (handle.Block is { } old)
         {
@@ -161,19 +162,22 @@ internal sealed class SharedBufferKvStrategy : IKvStrategy
 
     /// <summary>
     /// A one-row block's capacity: <paramref name="required"/> positions, and as many of the <paramref name="wanted"/>
-    /// ones past them as the budget's unclaimed room allows (headroom never evicts anyone).
+    /// ones past them as the budget has room for once the required part is counted (<see cref="KvCachePool.Headroom"/>:
+    /// headroom never evicts anyone). <paramref name="covered"/>: the block is a running generation's;
+    /// <paramref name="replacing"/>: bytes of a block it replaces, freed after the copy.
     /// </summary>
-    internal static int Sized(KvCachePool pool, int required, int wanted)
+    internal static int Sized(KvCachePool pool, int required, int wanted, bool covered = false, long replacing = 0)
     {
         if (wanted <= required)
         {
             return required;
         }
 
-        var granted = pool.Headroom((long)(wanted - required) * pool.BytesPerToken) / pool.BytesPerToken;
-        return required + (int)granted;
+        var bytesPerToken = pool.BytesPerToken;
+        var growth = Math.Max(0, required * bytesPerToken - replacing);
+        var granted = Math.Max(0, pool.Headroom(growth + (wanted - required) * bytesPerToken, covered) - growth);
+        return required + (int)(granted / bytesPerToken);
     }
-
 
     public void Dispose()
     {

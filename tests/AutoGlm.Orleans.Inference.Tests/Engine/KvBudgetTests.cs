@@ -103,8 +103,11 @@ public sealed class KvBudgetTests
         // Admitted with a reservation for its whole sequence (60 cached + 60 new): its memory now grows inside it.
         Assert.True(pool.TryReserve(120 * BytesPerToken, covering: a));
         Assert.Equal(80 * BytesPerToken, pool.Headroom(1000 * BytesPerToken));
+        // A running generation's memory may also grow into what its reservation holds and does not use yet.
+        Assert.Equal(140 * BytesPerToken, pool.Headroom(1000 * BytesPerToken, covered: true));
         a.SetBlock(Block(120));
         Assert.Equal(80 * BytesPerToken, pool.Headroom(1000 * BytesPerToken));
+        Assert.Equal(80 * BytesPerToken, pool.Headroom(1000 * BytesPerToken, covered: true));
         pool.Charge(null, 100 * BytesPerToken); // a batch's spare rows, past every reservation
         Assert.Equal(0, pool.Headroom(1000 * BytesPerToken));
         pool.Charge(null, -100 * BytesPerToken);
