@@ -70,7 +70,7 @@ public sealed class SiloEngineGrain(InferenceEngine engine, ILocalSiloDetails lo
         return Task.FromResult(new PlacementProbe
         {
             Waiting = stats.Waiting,
-            KvFreeBytes = Math.Max(0, kv.BudgetBytes - kv.UsedBytes - kv.ReservedBytes),
+            KvFreeBytes = kv.FreeBytes,
             KvBudgetBytes = kv.BudgetBytes,
             Sequences = kv.Sequences,
             Running = stats.Running,

@@ -57,7 +57,7 @@ public sealed class KvRebalancer(InferenceEngine engine, LocalConversations conv
 
         var kv = engine.Pool.Snapshot();
         var stats = engine.GetStats();
-        var local = new PlacementProbe { KvBudgetBytes = kv.BudgetBytes, KvFreeBytes = Math.Max(0, kv.BudgetBytes - kv.UsedBytes - kv.ReservedBytes) };
+        var local = new PlacementProbe { KvBudgetBytes = kv.BudgetBytes, KvFreeBytes = kv.FreeBytes };
         var idle = conversations.Snapshot()
             .Select(id => (Id: id, Bytes: engine.Pool.TryGet(id, out var h) && h is { IsActive: false } ? h.Bytes : 0))
             .Where(c => c.Bytes > 0)

@@ -59,6 +59,9 @@ public sealed class KvCacheHandle : IDisposable
     /// <summary>Where the pool counts this handle's memory; changed by the pool only, under its lock.</summary>
     internal KvBucket Bucket { get; set; }
 
+    /// <summary>The spare capacity (bytes past its cached tokens) the pool counts as reclaimable while this handle is idle.</summary>
+    internal long CountedHeadroom { get; set; }
+
     internal List<int> TokenList => _tokens;
 
     /// <summary>Per-layer key/value tensors [1,H,T,Dh] when the KV is held here (not in a batch); null otherwise.</summary>

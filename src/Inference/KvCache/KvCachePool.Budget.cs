@@ -23,6 +23,8 @@ public sealed partial class KvCachePool
     private long _coveredBytes;
     private long _spillingBytes;
     private long _reservedBytes;
+    // Idle handles' spare capacity: trimmed back before any cache is evicted, so room a placement may count as free.
+    private long _idleHeadroomBytes;
     // Set when memory past every reservation pushed the pool over its budget: the scheduler settles it between steps.
     private volatile bool _overBudget;
     private Action<KvCacheHandle>? _trim;
@@ -49,6 +51,10 @@ public sealed partial class KvCachePool
         {
             _allocatedBytes += delta;
             Bucket(holder?.Bucket ?? KvBucket.Covered) += delta;
+            if (holder is not null)
+            {
+                RecountHeadroomLocked(holder);
+            }
             if (holder?.LruNode is { } node && ReferenceEquals(node.List, _idle) && holder.Bytes == 0)
             {
                 _idle.Remove(node);
@@ -88,7 +94,23 @@ public sealed partial class KvCachePool
         Bucket(handle.Bucket) -= handle.Bytes;
         Bucket(bucket) += handle.Bytes;
         handle.Bucket = bucket;
+        RecountHeadroomLocked(handle);
     }
+
+    private void RecountHeadroomLocked(KvCacheHandle handle)
+    {
+        var headroom = handle.Bucket == KvBucket.Idle ? Math.Max(0, handle.Bytes - handle.CachedTokenCount * BytesPerToken) : 0;
+        _idleHeadroomBytes += headroom - handle.CountedHeadroom;
+        handle.CountedHeadroom = headroom;
+    }
+
+    /// <summary>
+    /// Room a new sequence could have without evicting any cache: the budget less what is committed
+    /// (<c>idle + pinned + max(covered, reserved)</c>), plus idle handles' spare capacity, which is trimmed back first.
+    /// What placement and rebalancing compare silos by.
+    /// </summary>
+    private long FreeBytesLocked() =>
+        Math.Max(0, BudgetBytes - CommittedLocked() + Math.Clamp(_idleHeadroomBytes, 0, _idleBytes));
 
     /// <summary>
     /// How much of <paramref name="wanted"/> bytes of optional headroom may be allocated now without taking anyone's
@@ -120,7 +142,6 @@ public sealed partial class KvCachePool
     /// </summary>
     internal bool TryReserve(long bytes, KvCacheHandle? covering = null)
     {
-        List<KvCacheHandle>? evicted = null;
         List<(KvCacheHandle, RestoreTier.Entry)>? spills = null;
         lock (_lock)
         {
@@ -137,11 +158,11 @@ public sealed partial class KvCachePool
                 MoveLocked(covering, KvBucket.Covered);
             }
 
-            EvictWhileLocked(bytes, ref evicted, ref spills);
+            EvictWhileLocked(bytes, ref spills);
             _reservedBytes += bytes;
         }
 
-        AfterEvictions(evicted, spills);
+        AfterEvictions(spills);
         return true;
     }
 
@@ -172,18 +193,17 @@ public sealed partial class KvCachePool
             return;
         }
 
-        List<KvCacheHandle>? evicted = null;
         List<(KvCacheHandle, RestoreTier.Entry)>? spills = null;
         lock (_lock)
         {
             _overBudget = false;
-            EvictWhileLocked(0, ref evicted, ref spills);
+            EvictWhileLocked(0, ref spills);
         }
 
-        AfterEvictions(evicted, spills);
+        AfterEvictions(spills);
     }
 
-    private void EvictWhileLocked(long extraReserved, ref List<KvCacheHandle>? evicted, ref List<(KvCacheHandle, RestoreTier.Entry)>? spills)
+    private void EvictWhileLocked(long extraReserved, ref List<(KvCacheHandle, RestoreTier.Entry)>? spills)
     {
         // Headroom first, least recently used first: it costs a copy, where an eviction costs a recompute (or a restore).
         for (var node = _idle.First; _trim is not null && node is not null && CommittedLocked(extraReserved) > BudgetBytes;)
@@ -218,11 +238,10 @@ public sealed partial class KvCachePool
             AddIdleLocked(victim);
             victim.Evictions++;
             _evictions++;
-            (evicted ??= []).Add(victim);
         }
     }
 
-    private void AfterEvictions(List<KvCacheHandle>? evicted, List<(KvCacheHandle, RestoreTier.Entry)>? spills)
+    private void AfterEvictions(List<(KvCacheHandle, RestoreTier.Entry)>? spills)
     {
         if (spills is not null)
         {
@@ -230,12 +249,5 @@ public sealed partial class KvCachePool
         }
 
         _tier?.Sweep();
-        if (evicted is not null)
-        {
-            foreach (var h in evicted)
-            {
-                Evicted?.Invoke(h);
-            }
-        }
     }
 }

@@ -45,8 +45,6 @@ public sealed partial class KvCachePool
 
     public long Evictions => Interlocked.Read(ref _evictions);
 
-    public event Action<KvCacheHandle>? Evicted;
-
     /// <summary>Creates a handle, or returns the live one with the same id (a re-activated conversation finds its cache).</summary>
     public KvCacheHandle GetOrCreate(string id)
     {
@@ -77,7 +75,10 @@ public sealed partial class KvCachePool
     {
         lock (_lock)
         {
-            return new KvCachePoolStats(_allocatedBytes, _reservedBytes, BudgetBytes, _handles.Count, Interlocked.Read(ref _evictions));
+            return new KvCachePoolStats(_allocatedBytes, _reservedBytes, BudgetBytes, _handles.Count, Interlocked.Read(ref _evictions))
+            {
+                FreeBytes = FreeBytesLocked(),
+            };
         }
     }
 
