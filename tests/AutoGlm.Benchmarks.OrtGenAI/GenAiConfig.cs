@@ -11,8 +11,22 @@ namespace AutoGlm.Orleans.Benchmarks.OrtGenAI;
 /// </summary>
 internal static class GenAiConfig
 {
+    /// <summary>A folder the model builder wrote (genai_config.json, no model.json of ours), e.g. a family export's gqa/.</summary>
+    public static bool IsGenAiExport(string modelPath) =>
+        !File.Exists(Path.Combine(modelPath, "model.json")) && File.Exists(Path.Combine(modelPath, "genai_config.json"));
+
+    /// <summary>Whether the graph writes its KV in place (model.json's or genai_config.json's past_present_share_buffer).</summary>
+    public static bool SharesBuffer(string modelPath) => IsGenAiExport(modelPath)
+        ? JsonNode.Parse(File.ReadAllText(Path.Combine(modelPath, "genai_config.json")))?["search"]?["past_present_share_buffer"]?.GetValue<bool>() ?? false
+        : JsonNode.Parse(File.ReadAllText(Path.Combine(modelPath, "model.json")))?["past_present_share_buffer"]?.GetValue<bool>() ?? false;
+
     public static DirectoryInfo Write(string modelPath, int contextLength, int intraOpThreads)
     {
+        if (IsGenAiExport(modelPath))
+        {
+            return WriteFromExport(modelPath, contextLength, intraOpThreads);
+        }
+
         var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(modelPath, "model.json")))!.AsObject();
         int Int(string key) => manifest[key]!.GetValue<int>();
         string Name(string group, string key) => manifest[group]![key]!.GetValue<string>().Replace("{layer}", "%d", StringComparison.Ordinal);
@@ -88,6 +102,36 @@ internal static class GenAiConfig
                 ["past_present_share_buffer"] = shareBuffer,
             },
         };
+        File.WriteAllText(Path.Combine(folder.FullName, "genai_config.json"),
+            config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return folder;
+    }
+
+    /// <summary>
+    /// The export's own genai_config.json (its model type, tensor names and graph), with the search options and
+    /// threads the other systems run with, beside links to every other file of the folder.
+    /// </summary>
+    private static DirectoryInfo WriteFromExport(string modelPath, int contextLength, int intraOpThreads)
+    {
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(modelPath, "genai_config.json")))!.AsObject();
+        var folder = Directory.CreateTempSubdirectory("autoglm-ortgenai-");
+        foreach (var file in Directory.EnumerateFiles(modelPath).Where(f => Path.GetFileName(f) != "genai_config.json"))
+        {
+            File.CreateSymbolicLink(Path.Combine(folder.FullName, Path.GetFileName(file)), Path.GetFullPath(file));
+        }
+
+        var model = config["model"]!.AsObject();
+        // As above: no pad id may mask a prompt token (a family's pad is one of its end-of-turn tokens).
+        model["pad_token_id"] = -1;
+        model["context_length"] = contextLength;
+        var options = model["decoder"]!["session_options"]!.AsObject();
+        options["intra_op_num_threads"] = intraOpThreads;
+        var search = config["search"]!.AsObject();
+        search["do_sample"] = false;
+        search["num_beams"] = 1;
+        search["max_length"] = contextLength;
+        search["min_length"] = contextLength;
+        search["top_k"] = 1;
         File.WriteAllText(Path.Combine(folder.FullName, "genai_config.json"),
             config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return folder;

@@ -12,16 +12,19 @@ if (args.Length != 2)
 
 var request = JsonSerializer.Deserialize<ChildRequest>(await File.ReadAllTextAsync(args[0]), ChildJson.Options)
     ?? throw new InvalidDataException("empty request");
-var shareBuffer = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(request.ModelPath, "model.json")))?["past_present_share_buffer"]?.GetValue<bool>() ?? false;
+var shareBuffer = GenAiConfig.SharesBuffer(request.ModelPath);
+var modelType = GenAiConfig.IsGenAiExport(request.ModelPath) ? "the export's genai_config.json" : "'decoder'";
 List<string> notes =
 [
-    "ONNX Runtime GenAI 0.18.0 (C# API, CPU), model type 'decoder', greedy, min_length = max_length = context (no end of sequence), "
+    $"ONNX Runtime GenAI 0.18.0 (C# API, CPU), model type {modelType}, greedy, min_length = max_length = context (no end of sequence), "
     + $"past_present_share_buffer {(shareBuffer ? "true" : "false")}, intra_op_num_threads {request.IntraOpThreads}",
     "one Generator per conversation kept across turns, AppendTokens per turn; C generators on C threads, one shared model: no batching across conversations (not in the 0.18 C# API)",
     "workaround: after a reply, GenAI 0.18 holds no KV for the last generated token and sizes the next AppendTokens one too long "
     + "(ONNX Runtime rejects the present shape); each turn from the second rewinds 2 tokens (RewindTo only accepts lengths below the KV's) "
     + "and appends them again with the new message: 2 tokens recomputed per turn",
-    "the model's logits are [B,1,V] (last position only): GenAI 0.18 accepts them (it detects a pruned logits output)",
+    GenAiConfig.IsGenAiExport(request.ModelPath)
+        ? "the export's logits are [B,S,V], as the model builder writes them"
+        : "the model's logits are [B,1,V] (last position only): GenAI 0.18 accepts them (it detects a pruned logits output)",
 ];
 var runs = new List<RunResult>();
 string? error = null;

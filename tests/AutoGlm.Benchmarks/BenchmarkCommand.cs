@@ -109,7 +109,8 @@ internal static class BenchmarkCommand
         var byLayout = new JsonObject();
         foreach (var layout in layouts)
         {
-            var bench = new EngineBenchmark(model, layout == "shared" ? null : layout, threads, quick, spinning, device, steps);
+            var (layoutModel, variant) = LayoutOf(model, layout);
+            var bench = new EngineBenchmark(layoutModel, variant, threads, quick, spinning, device, steps);
             var section = new JsonObject();
             if (sections.Contains("decode"))
             {
@@ -148,6 +149,22 @@ internal static class BenchmarkCommand
         }
 
         return Directory.GetCurrentDirectory();
+    }
+
+    /// <summary>
+    /// The folder and variant of a layout: a model.json folder holds both graphs (the Optimum one as variant
+    /// "optimum"); a family export (tools/model/random_family.py, family_export.py) has a folder per layout, gqa/
+    /// (genai_config.json, the shared-buffer graph) and optimum/ (config.json, the Concat graph).
+    /// </summary>
+    private static (string Model, string? Variant) LayoutOf(string model, string layout)
+    {
+        var folder = Path.Combine(model, layout == "shared" ? "gqa" : layout);
+        if (!File.Exists(Path.Combine(model, "model.json")) && Directory.Exists(folder))
+        {
+            return (folder, null);
+        }
+
+        return (model, layout == "shared" ? null : layout);
     }
 
     private static string FindDefaultModel()

@@ -56,12 +56,17 @@ public sealed class PromptBuilderTests
         Assert.Empty(none);
     }
 
-    [Fact]
-    public void The_assistant_close_is_what_the_template_renders_after_the_reply()
+    [Theory]
+    [InlineData("tiny-chat", "<|endoftext|>")]
+    [InlineData("chatml", "<|im_end|>\n")]
+    [InlineData("llama3", "<|eot_id|>")]
+    // GLM-4 writes nothing after a reply: the next "<|user|>" header, the model's stop token, ends the turn.
+    [InlineData("glm4", "")]
+    public void The_assistant_close_is_what_the_template_renders_after_the_reply(string name, string expected)
     {
-        var prompts = TinyChat.Prompts();
+        var prompts = TinyChat.Prompts(ChatTemplates.Get(name));
         var user = new ChatMessage(ChatRole.User, "Hi");
         var close = prompts.AssistantClose(user, new ChatMessage(ChatRole.Assistant, "Hello!"), prompts.GenerationPrompt(user));
-        Assert.Equal(prompts.Encode("<|endoftext|>"), close);
+        Assert.Equal(prompts.Encode(expected), close);
     }
 }

@@ -96,6 +96,13 @@ public sealed class PromptBuilder(Tokenizer tokenizer, IChatTemplate template, M
             return Encode(segment[head.Length..]);
         }
 
+        // GLM-4 renders a reply as "<|assistant|>\n{content}" after a bare "<|assistant|>" generation prompt, and
+        // nothing after it: the next turn's header ends the turn (the model's stop token), so nothing closes it.
+        if (segment.StartsWith(generationPrompt, StringComparison.Ordinal) && segment.EndsWith(reply.Content, StringComparison.Ordinal))
+        {
+            return [];
+        }
+
         var endOfTurn = manifest.EndOfTurnTokenIds;
         return endOfTurn.Count > 0 ? [endOfTurn[0]] : manifest.EosTokenId is { } eos ? [eos] : [];
     }

@@ -58,7 +58,9 @@ internal static class GenAiExportReader
             {
                 InputIds = Name(inputs, "input_ids", defaultInputs.InputIds, path),
                 AttentionMask = Name(inputs, "attention_mask", defaultInputs.AttentionMask, path),
-                PositionIds = Name(inputs, "position_ids", defaultInputs.PositionIds, path),
+                // The builder lists only the inputs the graph has: no position_ids when the rotary is inside
+                // GroupQueryAttention. Without an inputs object at all, the usual three are assumed.
+                PositionIds = inputs is null ? defaultInputs.PositionIds : OptionalName(inputs.Value, "position_ids", path),
                 PastKey = Name(inputs, "past_key_names", defaultInputs.PastKey, path),
                 PastValue = Name(inputs, "past_value_names", defaultInputs.PastValue, path),
             },
@@ -80,6 +82,9 @@ internal static class GenAiExportReader
         names is { } n && ConfigJson.String(n, key, path) is { Length: > 0 } name
             ? name.Replace("%d", "{layer}", StringComparison.Ordinal)
             : fallback;
+
+    private static string? OptionalName(JsonElement names, string key, string path) =>
+        ConfigJson.String(names, key, path) is { Length: > 0 } name ? name : null;
 
     /// <summary>search.past_present_share_buffer: the graph writes KV in place (GroupQueryAttention).</summary>
     private static bool SharesBuffer(JsonElement root) =>

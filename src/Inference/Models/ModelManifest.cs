@@ -124,10 +124,18 @@ public sealed record ModelManifest
     /// <summary>Bytes one cached token costs across all layers: layers × (key + value) × kv heads × head dim × element.</summary>
     public long KvBytesPerToken => (long)NumLayers * 2 * NumKeyValueHeads * HeadDim * ElementSize;
 
-    /// <summary>The decoder graph's inputs in feed order: ids, mask, positions, then each layer's past key and value.</summary>
+    /// <summary>
+    /// The decoder graph's inputs in feed order: ids, mask, positions (when the graph takes them), then each layer's
+    /// past key and value.
+    /// </summary>
     public string[] GraphInputNames()
     {
-        var names = new List<string> { Inputs.InputIds, Inputs.AttentionMask, Inputs.PositionIds };
+        var names = new List<string> { Inputs.InputIds, Inputs.AttentionMask };
+        if (Inputs.PositionIds is { } positions)
+        {
+            names.Add(positions);
+        }
+
         for (var layer = 0; layer < NumLayers; layer++)
         {
             names.Add(Inputs.PastKeyOf(layer));
@@ -267,7 +275,11 @@ public sealed record ModelInputNames
 {
     public string InputIds { get; init; } = "input_ids";
     public string AttentionMask { get; init; } = "attention_mask";
-    public string PositionIds { get; init; } = "position_ids";
+    /// <summary>
+    /// Null when the graph has no position input: onnxruntime-genai's builder leaves it out when GroupQueryAttention
+    /// applies the rotary itself (do_rotary), at positions it derives from the mask's row sums.
+    /// </summary>
+    public string? PositionIds { get; init; } = "position_ids";
     public string PastKey { get; init; } = "past_key_values.{layer}.key";
     public string PastValue { get; init; } = "past_key_values.{layer}.value";
 

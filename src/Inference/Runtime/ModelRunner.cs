@@ -17,6 +17,7 @@ public sealed class ModelRunner : IDisposable
     private readonly RunOptions _runOptions = new();
     private readonly OrtValue[] _inputs;
     private readonly OrtIoBinding? _binding;
+    private readonly int _kvOffset;
 
     public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads, bool intraOpSpinning = false)
     {
@@ -37,9 +38,22 @@ public sealed class ModelRunner : IDisposable
         _session = new InferenceSession(Path.Combine(modelDirectory, manifest.OnnxFile), options);
         _inputNames = manifest.GraphInputNames();
         _outputNames = manifest.GraphOutputNames();
+        try
+        {
+            RequireNames(manifest, "input", _inputNames, _session.InputMetadata.Keys);
+            RequireNames(manifest, "output", _outputNames, _session.OutputMetadata.Keys);
+        }
+        catch
+        {
+            _session.Dispose();
+            throw;
+        }
+
         _inputs = new OrtValue[_inputNames.Length];
         Device = device;
         KvTensorCount = 2 * manifest.NumLayers;
+        TakesPositions = manifest.Inputs.PositionIds is not null;
+        _kvOffset = TakesPositions ? 3 : 2;
         if (manifest.PastPresentShareBuffer)
         {
             _binding = _session.CreateIoBinding();
@@ -47,6 +61,12 @@ public sealed class ModelRunner : IDisposable
     }
 
     public ModelManifest Manifest { get; }
+
+    /// <summary>
+    /// False for a graph without a position_ids input (GroupQueryAttention doing the rotary at positions of its own):
+    /// the position tensor callers pass is then not fed.
+    /// </summary>
+    public bool TakesPositions { get; }
 
     public ExecutionDevice Device { get; }
 
@@ -61,10 +81,14 @@ public sealed class ModelRunner : IDisposable
     {
         _inputs[0] = inputIds;
         _inputs[1] = attentionMask;
-        _inputs[2] = positionIds;
+        if (TakesPositions)
+        {
+            _inputs[2] = positionIds;
+        }
+
         for (var i = 0; i < KvTensorCount; i++)
         {
-            _inputs[3 + i] = past[i];
+            _inputs[_kvOffset + i] = past[i];
         }
 
         var outputs = _session.Run(_runOptions, _inputNames, _inputs, _outputNames);
@@ -91,10 +115,14 @@ public sealed class ModelRunner : IDisposable
         {
             binding.BindInput(_inputNames[0], inputIds);
             binding.BindInput(_inputNames[1], attentionMask);
-            binding.BindInput(_inputNames[2], positionIds);
+            if (TakesPositions)
+            {
+                binding.BindInput(_inputNames[2], positionIds);
+            }
+
             for (var i = 0; i < KvTensorCount; i++)
             {
-                binding.BindInput(_inputNames[3 + i], kv[i]);
+                binding.BindInput(_inputNames[_kvOffset + i], kv[i]);
                 binding.BindOutput(_outputNames[1 + i], kv[i]);
             }
 
@@ -125,10 +153,14 @@ public sealed class ModelRunner : IDisposable
         {
             binding.BindInput(_inputNames[0], inputIds);
             binding.BindInput(_inputNames[1], attentionMask);
-            binding.BindInput(_inputNames[2], positionIds);
+            if (TakesPositions)
+            {
+                binding.BindInput(_inputNames[2], positionIds);
+            }
+
             for (var i = 0; i < KvTensorCount; i++)
             {
-                binding.BindInput(_inputNames[3 + i], kv[i]);
+                binding.BindInput(_inputNames[_kvOffset + i], kv[i]);
                 binding.BindOutput(_outputNames[1 + i], kv[i]);
             }
 
@@ -136,13 +168,38 @@ public sealed class ModelRunner : IDisposable
             // On the CPU the graph reads the host buffers themselves; on a GPU binding copied them (BoundForward says why).
             (string, OrtValue)[] rebound = Device == ExecutionDevice.Cpu
                 ? []
-                : [(_inputNames[0], inputIds), (_inputNames[1], attentionMask), (_inputNames[2], positionIds)];
+                : TakesPositions
+                    ? [(_inputNames[0], inputIds), (_inputNames[1], attentionMask), (_inputNames[2], positionIds)]
+                    : [(_inputNames[0], inputIds), (_inputNames[1], attentionMask)];
             return new BoundForward(_session, _runOptions, binding, rebound);
         }
         catch
         {
             binding.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// A manifest derived from an exporter's config can name tensors the graph does not have (or miss one it needs);
+    /// say which, instead of ONNX Runtime's failure at the first run.
+    /// </summary>
+    private static void RequireNames(ModelManifest manifest, string kind, string[] expected, IEnumerable<string> actual)
+    {
+        var present = actual.ToHashSet(StringComparer.Ordinal);
+        var missing = expected.Where(n => !present.Contains(n)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new InvalidDataException(
+                $"model {manifest.Name} ({manifest.OnnxFile}): the graph has no {kind} {string.Join(", ", missing)} "
+                + $"(its {kind}s: {string.Join(", ", present.Order(StringComparer.Ordinal))})");
+        }
+
+        if (kind == "input" && present.Count > expected.Length)
+        {
+            var extra = present.Where(n => !expected.Contains(n, StringComparer.Ordinal)).Order(StringComparer.Ordinal);
+            throw new InvalidDataException(
+                $"model {manifest.Name} ({manifest.OnnxFile}): the graph takes inputs the manifest does not feed: {string.Join(", ", extra)}");
         }
     }
 

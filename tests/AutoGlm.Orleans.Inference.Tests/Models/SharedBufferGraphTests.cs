@@ -296,7 +296,11 @@ public sealed class SharedBufferGraphTests : IClassFixture<SharedBufferGraphTest
             {
                 _binding.BindInput(_manifest.Inputs.InputIds, idsValue);
                 _binding.BindInput(_manifest.Inputs.AttentionMask, maskValue);
-                _binding.BindInput(_manifest.Inputs.PositionIds, positionValue);
+                if (_manifest.Inputs.PositionIds is { } positionName)
+                {
+                    _binding.BindInput(positionName, positionValue);
+                }
+
                 for (var i = 0; i < _kv.Length; i++)
                 {
                     var layer = i / 2;

@@ -49,7 +49,10 @@ internal sealed class ReferenceDecoder : IDisposable
         using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [1, s]);
         using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [1, total]);
         using var positionValue = OrtValue.CreateTensorValueFromMemory(positions, [1, s]);
-        var inputs = new List<OrtValue> { idsValue, maskValue, positionValue };
+        // A graph that positions tokens itself (GroupQueryAttention's rotary) has no position input.
+        var inputs = _manifest.Inputs.PositionIds is null
+            ? new List<OrtValue> { idsValue, maskValue }
+            : new List<OrtValue> { idsValue, maskValue, positionValue };
         inputs.AddRange(_past);
 
         using var runOptions = new RunOptions();
@@ -60,7 +63,8 @@ internal sealed class ReferenceDecoder : IDisposable
         _lastOutputs = outputs;
         _past = [.. outputs.Skip(1)];
         CachedTokens = total;
-        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        // [1,1,V] for a graph that returns the last position only, [1,S,V] for one that returns all: the last V either way.
+        return outputs[0].GetTensorDataAsSpan<float>()[^_manifest.VocabSize..].ToArray();
     }
 
     private void ReleasePast()

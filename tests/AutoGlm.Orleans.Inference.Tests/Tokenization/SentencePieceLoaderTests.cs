@@ -13,11 +13,11 @@ public sealed class SentencePieceLoaderTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private SentencePieceTokenizer Load()
+    private SentencePieceBpeTokenizer Load()
     {
         Write(_dir.File("tokenizer.model"));
         var manifest = new TokenizerManifest { Kind = "sentencepiece", File = "tokenizer.model" };
-        return Assert.IsType<SentencePieceTokenizer>(TokenizerLoader.Load(manifest, _dir.Path), exactMatch: false);
+        return Assert.IsType<SentencePieceBpeTokenizer>(TokenizerLoader.Load(manifest, _dir.Path));
     }
 
     public static TheoryData<string, int[]> Cases() => new()
