@@ -42,12 +42,15 @@ public sealed class ChatCompletionsEndpoint(IGrainFactory grains, ConversationIn
             await using var call = await calls.StartAsync(context.ConversationKey(resolved.ConversationId), turn, request.Stream, ct);
             context.Response.Headers[ConversationHeader] = resolved.ConversationId;
             var reply = new ChatReply(context, request, logger);
-            var final = request.Stream ? await reply.StreamAsync(call, ct) : await reply.WholeAsync(call, ct);
-            completed = final is not null;
-            if (final is not null)
+            // Indexed before the client sees the reply end: a client that sends its next turn at once (after [DONE])
+            // must find this conversation by its history, or its turn starts a new one and recomputes everything.
+            Task Register(string text)
             {
-                await RegisterAsync(resolved, scope, request.UserMessage, final);
+                completed = true;
+                return RegisterAsync(resolved, scope, request.UserMessage, text);
             }
+
+            _ = request.Stream ? await reply.StreamAsync(call, Register, ct) : await reply.WholeAsync(call, Register, ct);
         }
         finally
         {

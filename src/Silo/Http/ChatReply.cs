@@ -11,12 +11,16 @@ internal sealed class ChatReply(HttpContext context, MappedChatRequest request, 
     private readonly string _id = "chatcmpl-" + Guid.NewGuid().ToString("N");
     private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
-    /// <summary>Writes the whole reply as JSON; returns its text.</summary>
-    public async Task<string?> WholeAsync(TurnCall call, CancellationToken ct)
+    /// <summary>
+    /// Writes the whole reply as JSON; returns its text. <paramref name="beforeEnd"/> gets the reply's text once it is
+    /// whole and before the client can see the end of it: what must hold before the client's next request (the index).
+    /// </summary>
+    public async Task<string?> WholeAsync(TurnCall call, Func<string, Task> beforeEnd, CancellationToken ct)
     {
         var text = new System.Text.StringBuilder();
         var final = await ConversationsEndpoints.ReadToEndAsync(call, text);
         var reply = text.ToString();
+        await beforeEnd(reply);
         await context.Response.WriteAsJsonAsync(new ChatCompletion(_id, "chat.completion", _created, request.Model,
                 [new ChatCompletionChoice(0, new ChatCompletionResponseMessage("assistant", reply), final.FinishReason.ToOpenAi())],
                 final.Usage.ToOpenAi()),
@@ -24,8 +28,11 @@ internal sealed class ChatReply(HttpContext context, MappedChatRequest request, 
         return reply;
     }
 
-    /// <summary>Streams the reply as server-sent events; returns its text, or null when it ended with an error event.</summary>
-    public async Task<string?> StreamAsync(TurnCall call, CancellationToken ct)
+    /// <summary>
+    /// Streams the reply as server-sent events; returns its text, or null when it ended with an error event.
+    /// <paramref name="beforeEnd"/> as in <see cref="WholeAsync"/>: before the finish chunk and [DONE] go out.
+    /// </summary>
+    public async Task<string?> StreamAsync(TurnCall call, Func<string, Task> beforeEnd, CancellationToken ct)
     {
         var events = new ServerSentEvents(context.Response);
         events.Start();
@@ -52,6 +59,8 @@ internal sealed class ChatReply(HttpContext context, MappedChatRequest request, 
 
                 if (chunk.IsFinal)
                 {
+                    var reply = text.ToString();
+                    await beforeEnd(reply);
                     await events.WriteAsync(Chunk(new ChatCompletionDelta(), chunk.FinishReason.ToOpenAi(), counts ? tokens : null),
                         HttpJsonContext.Default.ChatCompletionChunk, ct);
                     if (request.IncludeUsage)
@@ -61,7 +70,7 @@ internal sealed class ChatReply(HttpContext context, MappedChatRequest request, 
                     }
 
                     await events.WriteDoneAsync(ct);
-                    return text.ToString();
+                    return reply;
                 }
             }
             while (await call.MoveNextAsync());
