@@ -18,7 +18,7 @@ internal static class MultiTurnCommand
         + "          [--stateless-workers W] [--ortgenai-dll PATH] [--llamacpp-dir DIR] [--quick]\n"
         + "  DIST: constant:V | uniform:MIN:MAX | normal:MEAN:STDDEV[:MIN:MAX] | lognormal:MEAN:SIGMA[:MIN:MAX]\n"
         + "  systems: cluster, cluster_http, stateless, ortgenai, llamacpp, cluster_1silo_1thread, cluster_2silos_1thread (default: these),\n"
-        + "           llamacpp_q8, llamacpp_q4 (llama.cpp on q8_0 / q4_0 weights; build: " + LlamaCppBuild.BuildCommand + ")";
+        + "           cluster_int8 (our int8 weights), llamacpp_q8, llamacpp_q4 (llama.cpp on q8_0 / q4_0 weights; build: " + LlamaCppBuild.BuildCommand + ")";
 
     public static async Task<int> RunAsync(string[] args, string defaultModel, string repositoryRoot)
     {
@@ -157,6 +157,7 @@ internal static class MultiTurnCommand
             ["systems"] = results,
             ["missing"] = missing,
             ["notes"] = notes,
+            ["http_connection_retries"] = HttpSse.Retries,
         };
         var text = result.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         Console.WriteLine(text);

@@ -15,15 +15,16 @@ public static class SystemCatalog
     public const string Cluster1Silo1Thread = "cluster_1silo_1thread";
     public const string Cluster2Silos1Thread = "cluster_2silos_1thread";
     public const string ClusterHttp = "cluster_http";
+    public const string ClusterInt8 = "cluster_int8";
     public const string LlamaCpp = "llamacpp";
     public const string LlamaCppQ8 = "llamacpp_q8";
     public const string LlamaCppQ4 = "llamacpp_q4";
     public const string OrtGenAiProject = "AutoGlm.Benchmarks.OrtGenAI";
 
-    /// <summary>The default set; llamacpp_q8 and llamacpp_q4 run when named.</summary>
+    /// <summary>The default set; cluster_int8 (the int8-weight variant), llamacpp_q8 and llamacpp_q4 run when named.</summary>
     public static IReadOnlyList<string> All { get; } = [Cluster, ClusterHttp, Stateless, OrtGenAi, LlamaCpp, Cluster1Silo1Thread, Cluster2Silos1Thread];
 
-    public static IReadOnlyList<string> Known { get; } = [.. All, LlamaCppQ8, LlamaCppQ4];
+    public static IReadOnlyList<string> Known { get; } = [.. All, ClusterInt8, LlamaCppQ8, LlamaCppQ4];
 
     /// <summary>The runner of <paramref name="name"/>, or null and why it cannot run in this build.</summary>
     public static (ISystemRunner? Runner, string? Missing) Create(string name, BenchmarkSettings settings)
@@ -53,8 +54,9 @@ public static class SystemCatalog
                     : (new ChildProcessRunner(name, child, settings.ModelPath, settings.IntraOpThreads), null);
             }
 
-            case Cluster or Cluster1Silo1Thread or Cluster2Silos1Thread:
+            case Cluster or Cluster1Silo1Thread or Cluster2Silos1Thread or ClusterInt8:
             {
+                var variant = name == ClusterInt8 ? "int8" : null;
                 var (silos, threads) = name switch
                 {
                     Cluster1Silo1Thread => (1, 1),
@@ -64,10 +66,11 @@ public static class SystemCatalog
                 IReadOnlyList<string> notes =
                 [
                     $"{silos} silo(s) in this process on loopback (localhost clustering, in-memory storage), each engine with {threads} intra-op thread(s); "
-                    + "an Orleans client through the client library; replies forced to the drawn length (IgnoreEndOfTurn)",
+                    + "an Orleans client through the client library; replies forced to the drawn length (IgnoreEndOfTurn)"
+                    + (variant is null ? string.Empty : $"; model variant {variant} (MatMulNBits weights)"),
                 ];
                 return (new InProcessRunner(name,
-                    async (_, ct) => await ClusterSystem.StartAsync(settings.ModelPath, silos, threads, ct, settings.ChunkWindow).ConfigureAwait(false), notes), null);
+                    async (_, ct) => await ClusterSystem.StartAsync(settings.ModelPath, silos, threads, ct, settings.ChunkWindow, variant).ConfigureAwait(false), notes), null);
             }
 
             case ClusterHttp:

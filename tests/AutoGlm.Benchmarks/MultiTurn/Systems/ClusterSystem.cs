@@ -32,7 +32,7 @@ public sealed class ClusterSystem : IChatSystem, IProfiledSystem
     }
 
     public static async Task<ClusterSystem> StartAsync(string modelPath, int silos, int intraOpThreads, CancellationToken cancellationToken,
-        TimeSpan? chunkWindow = null)
+        TimeSpan? chunkWindow = null, string? modelVariant = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(silos);
         var siloPorts = Enumerable.Range(0, silos).Select(_ => FreePort()).ToArray();
@@ -64,6 +64,10 @@ public sealed class ClusterSystem : IChatSystem, IProfiledSystem
                     silo.AddAutoGlmGrains(_ => new EngineOptions
                     {
                         ModelPath = modelPath,
+                        ModelVariant = modelVariant,
+                        // AUTOGLM_BENCH_SPINNING=1: ONNX Runtime's intra-op threads spin between parallel sections (as
+                        // ONNX Runtime GenAI's do by default), to tell that apart from the grain path at C = 1.
+                        IntraOpSpinning = Environment.GetEnvironmentVariable("AUTOGLM_BENCH_SPINNING") == "1",
                         IntraOpThreads = intraOpThreads,
                         MaxBatchSize = 32,
                         MaxTokensPerStep = 512,

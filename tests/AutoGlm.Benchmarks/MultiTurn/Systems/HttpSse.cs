@@ -21,6 +21,8 @@ public static class HttpSse
     public static HttpClient CreateClient(Uri baseAddress) => new(new SocketsHttpHandler
     {
         PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        // Under llama-server's keep-alive timeout (cpp-httplib: 5 s), so a pooled connection is never one it closed.
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2),
         ConnectTimeout = TimeSpan.FromSeconds(10),
     })
     {
@@ -32,17 +34,41 @@ public static class HttpSse
     /// POSTs <paramref name="body"/> to <paramref name="path"/> and yields each event's JSON; <paramref name="onHeaders"/>
     /// sees the response headers before the first event. A non-2xx status or an error event throws.
     /// </summary>
+    /// <summary>
+    /// Sends the POST, retrying twice a request that failed before any response came (a connection the server had
+    /// closed, say), as the OpenAI SDKs do: nothing was answered, so nothing is counted twice.
+    /// </summary>
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string path, JsonObject body, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path)
+            {
+                Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+            try
+            {
+                return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException ex) when (ex.StatusCode is null && attempt < 2 && !cancellationToken.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref _retries);
+            }
+        }
+    }
+
+    private static int _retries;
+
+    /// <summary>Requests sent again after a connection failure, over the whole benchmark run.</summary>
+    public static int Retries => Volatile.Read(ref _retries);
+
     public static async IAsyncEnumerable<JsonElement> PostAsync(HttpClient http, string path, JsonObject body,
         Action<HttpResponseHeaders>? onHeaders, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(body);
-        using var request = new HttpRequestMessage(HttpMethod.Post, path)
-        {
-            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(http, path, body, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
