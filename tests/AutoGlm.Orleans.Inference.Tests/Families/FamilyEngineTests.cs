@@ -102,7 +102,9 @@ public sealed class FamilyEngineTests
         }
 
         var steps = engine.GetStats().Steps - before.Steps;
-        Assert.True(steps < solo.Sum(s => s.Length) / 2, $"batched: {steps} steps for {solo.Sum(s => s.Length)} tokens; rows must share steps");
+        // Alone, every token would take a step of its own (and every prompt one more). The bound leaves room for a
+        // loaded machine, where the 1 ms waits above stretch and the first rows run part of their reply alone.
+        Assert.True(steps < solo.Sum(s => s.Length) * 4 / 5, $"batched: {steps} steps for {solo.Sum(s => s.Length)} tokens; rows must share steps");
     }
 
     [Theory]
