@@ -6,7 +6,7 @@ namespace AutoGlm.Orleans.Grains.Moves;
 /// The KV transfers arriving at this silo, part by part, until the last part completes one. Bounded: at most
 /// <see cref="MaxTransfers"/> at a time and <paramref name="maxStagedBytes"/> in all, a transfer idle for
 /// <see cref="StaleAfter"/> is dropped, and a part that does not follow the previous one ends its transfer. Plain and
-/// single-threaded (the batching grain's scheduler).
+/// single-threaded (the silo engine grain's scheduler).
 /// </summary>
 public sealed class KvImportStaging(long maxStagedBytes, TimeProvider time)
 {

@@ -8,7 +8,7 @@ namespace AutoGlm.Orleans.Grains.Serving;
 /// <summary>
 /// This silo's serving figures, gathered in-process by a <see cref="MeterListener"/> over what is measured already:
 /// its engine's meter (TTFT and ITL samples, generated, prompt and cached tokens) and the conversation counters.
-/// Counters run from the listener's start (the batcher's first activation, before any turn); TTFT and ITL keep a
+/// Counters run from the listener's start (the silo engine grain's first activation, before any turn); TTFT and ITL keep a
 /// bounded window of recent samples for percentiles; output tokens/s is a mean over the last whole seconds.
 /// </summary>
 /// <remarks>
