@@ -97,16 +97,7 @@ public sealed class TurnReader : IDisposable
     }
 
     /// <summary>How long the next chunk must wait to keep this reader's chunks a window apart; null: it may go now.</summary>
-    private TimeSpan? HoldBack()
-    {
-        if (_handedAt < 0 || _run.ChunkWindow <= TimeSpan.Zero)
-        {
-            return null;
-        }
-
-        var left = _run.ChunkWindow - _run.Time.GetElapsedTime(_handedAt);
-        return left > TimeSpan.Zero ? left : null;
-    }
+    private TimeSpan? HoldBack() => _run.WindowLeft(_handedAt);
 
     private void Finish(TurnEnd end)
     {

@@ -98,14 +98,17 @@ public sealed class TurnRun
     /// How long the producer should wait before publishing again so that publishes are a chunk window apart; null when
     /// nothing was published yet (the first token goes at once) or the window has passed.
     /// </summary>
-    public TimeSpan? PublishDelay()
+    public TimeSpan? PublishDelay() => WindowLeft(_publishedAt);
+
+    /// <summary>What is left of the chunk window that began at <paramref name="since"/> (a timestamp; negative: none began).</summary>
+    internal TimeSpan? WindowLeft(long since)
     {
-        if (_publishedAt < 0 || ChunkWindow <= TimeSpan.Zero)
+        if (since < 0 || ChunkWindow <= TimeSpan.Zero)
         {
             return null;
         }
 
-        var left = ChunkWindow - Time.GetElapsedTime(_publishedAt);
+        var left = ChunkWindow - Time.GetElapsedTime(since);
         return left > TimeSpan.Zero ? left : null;
     }
 

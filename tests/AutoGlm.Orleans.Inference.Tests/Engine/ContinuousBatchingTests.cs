@@ -36,32 +36,13 @@ public sealed class ContinuousBatchingTests
         Assert.True(prompts.Select(p => p.Length).Distinct().Count() >= 6, "prompt lengths must differ");
         var lengths = prompts.Select((_, i) => 12 + 5 * i).ToArray(); // each row leaves at a different step
 
-        var solo = new List<int[]>();
-        for (var i = 0; i < prompts.Count; i++)
-        {
-            solo.Add((await engine.GenerateAsync($"solo-{i}", prompts[i], EngineFactory.Greedy(lengths[i]), [], ct)).Tokens);
-        }
-
-        var before = engine.GetStats();
-
         // Half start together; the others join one by one while the first ones are decoding.
-        var tasks = new List<Task<Generation>>();
-        for (var i = 0; i < prompts.Count; i++)
-        {
-            tasks.Add(engine.GenerateAsync($"batched-{i}", prompts[i], EngineFactory.Greedy(lengths[i]), [], ct));
-            if (i >= prompts.Count / 2)
-            {
-                await Task.Delay(15, ct);
-            }
-        }
-
-        var batched = await Task.WhenAll(tasks);
+        var (solo, batched, before, stats) = await StaggeredRuns.RunAsync(engine, prompts, lengths, TimeSpan.FromMilliseconds(15), ct);
         for (var i = 0; i < prompts.Count; i++)
         {
             Assert.Equal(solo[i], batched[i].Tokens);
         }
 
-        var stats = engine.GetStats();
         Assert.True(stats.Repacks - before.Repacks > 1, $"membership changed, so the batch was re-packed: {stats.Repacks - before.Repacks}");
         var batchedSteps = stats.Steps - before.Steps;
         Assert.True(batchedSteps < solo.Sum(s => s.Length) / 2,

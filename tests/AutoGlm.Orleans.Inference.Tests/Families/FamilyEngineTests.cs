@@ -76,32 +76,15 @@ public sealed class FamilyEngineTests
         Assert.True(prompts.Select(p => p.Length).Distinct().Count() >= 6, "prompt lengths must differ");
         var lengths = prompts.Select((_, i) => 24 + 3 * i).ToArray(); // each row leaves at a different step
 
-        var solo = new List<int[]>();
-        for (var i = 0; i < prompts.Count; i++)
-        {
-            solo.Add((await engine.GenerateAsync($"solo-{i}", prompts[i], EngineFactory.Greedy(lengths[i]), [], ct)).Tokens);
-        }
-
-        var before = engine.GetStats();
-        var tasks = new List<Task<Generation>>();
-        for (var i = 0; i < prompts.Count; i++)
-        {
-            tasks.Add(engine.GenerateAsync($"batched-{i}", prompts[i], EngineFactory.Greedy(lengths[i]), [], ct));
-            if (i >= prompts.Count / 2)
-            {
-                // The later half joins a batch that is already decoding (a step of these models takes about a
-                // millisecond, so a longer wait would let the first rows finish alone).
-                await Task.Delay(1, ct);
-            }
-        }
-
-        var batched = await Task.WhenAll(tasks);
+        // The later half joins a batch that is already decoding (a step of these models takes about a millisecond,
+        // so a longer wait would let the first rows finish alone).
+        var (solo, batched, before, after) = await StaggeredRuns.RunAsync(engine, prompts, lengths, TimeSpan.FromMilliseconds(1), ct);
         for (var i = 0; i < prompts.Count; i++)
         {
             Assert.Equal(solo[i], batched[i].Tokens);
         }
 
-        var steps = engine.GetStats().Steps - before.Steps;
+        var steps = after.Steps - before.Steps;
         // Alone, every token would take a step of its own (and every prompt one more). The bound leaves room for a
         // loaded machine, where the 1 ms waits above stretch and the first rows run part of their reply alone.
         Assert.True(steps < solo.Sum(s => s.Length) * 4 / 5, $"batched: {steps} steps for {solo.Sum(s => s.Length)} tokens; rows must share steps");
