@@ -11,12 +11,13 @@ if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; f
 install_missing() {
   # Debian packages the tests use: redis-server (the cluster's storage and membership in later test suites), chromium
   # (headless, draws the operator's serving page), numpy and jinja2 for Debian's python3 (the GGUF converter's test
-  # runs tools/model/to_gguf.py and renders its chat template).
+  # runs tools/model/to_gguf.py and renders its chat template), onnx for it too (quantize.py's int8 family folders).
   local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || missing+=(python3-numpy)
   /usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || missing+=(python3-jinja2)
+  /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 || missing+=(python3-onnx)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -27,6 +27,7 @@ Pure numpy round-to-nearest; no calibration data; deterministic (the same input 
 import argparse
 import json
 import os
+import shutil
 
 import numpy as np
 import onnx
@@ -373,9 +374,40 @@ def quantize_all(model_dir, chosen):
     update_readme(model_dir)
 
 
+def quantize_folder(source_dir, target_dir, name, cfg):
+    """A family export folder (one model.onnx with its external data, config.json or genai_config.json and the
+    tokenizer files, as family_export.py and random_family.py write it) quantized into `target_dir`: the same files,
+    with model.onnx's MatMuls as MatMulNBits and its weights in the same external-data file name. Users' exports
+    come one graph to a folder, and so does a quantized model written by onnxruntime-genai's builder; the engine
+    loads the new folder as it loads the float32 one."""
+    model = onnx.load(os.path.join(source_dir, "model.onnx"))
+    locations = {e.value for t in onnx.load(os.path.join(source_dir, "model.onnx"), load_external_data=False).graph.initializer
+                 for e in t.external_data if e.key == "location"}
+    if len(locations) > 1:
+        raise ValueError(f"{source_dir}: weights in {sorted(locations)}; expected one external-data file")
+    data_name = next(iter(locations), "model.onnx.data")
+    os.makedirs(target_dir, exist_ok=True)
+    for entry in os.listdir(source_dir):
+        if entry not in ("model.onnx", data_name) and os.path.isfile(os.path.join(source_dir, entry)):
+            shutil.copyfile(os.path.join(source_dir, entry), os.path.join(target_dir, entry))
+    cache = {}
+    rewritten = quantize_graph(model, cfg, cache)
+    weights_size = write_external([model], os.path.join(target_dir, data_name))
+    path = os.path.join(target_dir, "model.onnx")
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    # No onnx.checker here: the genai builder's graphs use ONNX Runtime's contrib ops in the default domain
+    # (SimplifiedLayerNormalization), which the checker refuses; ONNX Runtime itself is the check (the engine loads it).
+    errors = [q.rms_error for q in cache.values() if isinstance(q, Quantized)]
+    print(f"{name}: {target_dir}: {len(rewritten)} MatMul weights quantized, {data_name} {weights_size / 2**20:,.1f} MiB, "
+          f"relative RMS weight error mean {np.mean(errors):.4f}, worst {max(errors):.4f}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("model_dir", nargs="?", default="../../models/tiny-chat")
+    p.add_argument("--folder-out", help="quantize model_dir as one family export folder (model.onnx + external data + "
+                                        "configs) into this folder (one variant), instead of model.json variants")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: int8, int4")
     p.add_argument("--block-size", type=int, help="override every variant's block size (power of 2, >= 16)")
     p.add_argument("--accuracy-level", type=int, choices=[0, 1, 4], help="override: 0 float compute, 4 int8 compute")
@@ -394,6 +426,12 @@ def main():
         if args.clip_search is not None:
             cfg["clip_search"] = args.clip_search == "yes"
         chosen[name] = cfg
+    if args.folder_out:
+        if len(chosen) != 1:
+            raise SystemExit("--folder-out writes one variant: pass --variants int8 (or int4)")
+        name, cfg = next(iter(chosen.items()))
+        quantize_folder(args.model_dir, args.folder_out, name, cfg)
+        return
     quantize_all(args.model_dir, chosen)
 
 
