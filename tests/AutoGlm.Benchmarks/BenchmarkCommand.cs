@@ -16,7 +16,7 @@ internal static class BenchmarkCommand
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--steps N] [--spinning] [--turns N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
+            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--steps N] [--spinning] [--turns N] [--contexts 512,1536] [--batches 1,8,32] [--raw-padding N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + State.StateCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + Responses.ResponsesCommand.Usage);
@@ -69,6 +69,9 @@ internal static class BenchmarkCommand
         var steps = 0;
         var spinning = false;
         var turns = 10;
+        int[]? contexts = null;
+        int[]? batches = null;
+        var rawPadding = 0;
         var sections = new HashSet<string> { "decode", "multiturn" };
         string[] layouts = ["shared", "optimum"];
         var device = AutoGlm.Orleans.Inference.Runtime.ExecutionDevice.Cpu;
@@ -83,6 +86,9 @@ internal static class BenchmarkCommand
                 case "--steps": steps = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--spinning": spinning = true; break;
                 case "--turns": turns = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--contexts": contexts = [.. args[++i].Split(',').Select(c => int.Parse(c, System.Globalization.CultureInfo.InvariantCulture))]; break;
+                case "--raw-padding": rawPadding = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--batches": batches = [.. args[++i].Split(',').Select(c => int.Parse(c, System.Globalization.CultureInfo.InvariantCulture))]; break;
                 case "--only": sections = [.. args[++i].Split(',')]; break;
                 case "--layouts": layouts = args[++i].Split(','); break;
                 case "--device": device = Enum.Parse<AutoGlm.Orleans.Inference.Runtime.ExecutionDevice>(args[++i], ignoreCase: true); break;
@@ -110,7 +116,12 @@ internal static class BenchmarkCommand
         foreach (var layout in layouts)
         {
             var (layoutModel, variant) = LayoutOf(model, layout);
-            var bench = new EngineBenchmark(layoutModel, variant, threads, quick, spinning, device, steps);
+            var bench = new EngineBenchmark(layoutModel, variant, threads, quick, spinning, device, steps, layout)
+            {
+                Contexts = contexts ?? [512, 1536],
+                Batches = batches ?? EngineBenchmark.DefaultBatches(device),
+                RawPadding = rawPadding,
+            };
             var section = new JsonObject();
             if (sections.Contains("decode"))
             {
@@ -154,7 +165,8 @@ internal static class BenchmarkCommand
     /// <summary>
     /// The folder and variant of a layout: a model.json folder holds both graphs (the Optimum one as variant
     /// "optimum"); a family export (tools/model/random_family.py, family_export.py) has a folder per layout, gqa/
-    /// (genai_config.json, the shared-buffer graph) and optimum/ (config.json, the Concat graph).
+    /// (genai_config.json, the shared-buffer graph) and optimum/ (config.json, the Concat graph), and any other
+    /// folder beside them is a layout of that name (quantize.py --folder-out writes e.g. gqa-int8/, optimum-int8/).
     /// </summary>
     private static (string Model, string? Variant) LayoutOf(string model, string layout)
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using AutoGlm.Orleans.Inference.Chat;
 using AutoGlm.Orleans.Inference.Engine;
 using AutoGlm.Orleans.Inference.Models;
 using AutoGlm.Orleans.Inference.Runtime;
@@ -14,27 +15,44 @@ namespace AutoGlm.Orleans.Benchmarks;
 /// time to first token per turn of a long conversation with and without prefix reuse. <paramref name="variant"/>
 /// picks the model's graph (null: the folder's default, the shared-buffer graph; "optimum": the Concat graph).
 /// </summary>
-/// <paramref name="steps"/>: decode steps per measurement (0: 64, or 16 with <paramref name="quick"/>).
-internal sealed class EngineBenchmark(string modelPath, string? variant, int threads, bool quick, bool spinning, ExecutionDevice device = ExecutionDevice.Cpu, int steps = 0)
+/// <paramref name="steps"/>: decode steps per measurement (0: 64, or 16 with <paramref name="quick"/>); <paramref name="label"/>: the
+/// layout's name in the log (default: the variant).
+internal sealed class EngineBenchmark(string modelPath, string? variant, int threads, bool quick, bool spinning, ExecutionDevice device = ExecutionDevice.Cpu, int steps = 0, string? label = null)
 {
-    private readonly int[] _contexts = [512, 1536];
-    private readonly int[] _batches = device == ExecutionDevice.Cpu ? [1, 8, 32] : [1, 8, 32, 64];
+    /// <summary>Prompt lengths and batch sizes of the decode section (the command's --contexts, --batches).</summary>
+    public int[] Contexts { get; init; } = [512, 1536];
+
+    public int[] Batches { get; init; } = DefaultBatches(device);
+
+    /// <summary>
+    /// Positions the raw loop's shared buffer and attention mask get beyond what it needs, the mask zero over them (the
+    /// command's --raw-padding): the engine's batch block has such headroom (256 positions, rounded to 64), so this
+    /// runs the raw forward in the engine's shape.
+    /// </summary>
+    public int RawPadding { get; init; }
+
+    public static int[] DefaultBatches(ExecutionDevice device) => device == ExecutionDevice.Cpu ? [1, 8, 32] : [1, 8, 32, 64];
     private int DecodeSteps => steps > 0 ? steps : quick ? 16 : 64;
 
-    private string Label => variant ?? "shared";
+    private string Label => label ?? variant ?? "shared";
 
     public async Task<JsonArray> DecodeAsync()
     {
         var rows = new JsonArray();
-        foreach (var context in quick ? _contexts[..1] : _contexts)
+        foreach (var context in quick ? Contexts[..1] : Contexts)
         {
-            foreach (var batch in _batches)
+            foreach (var batch in Batches)
             {
                 // The raw loop keeps its KV in host memory: on a GPU only the engine's device-resident path is measured.
                 var raw = device == ExecutionDevice.Cpu ? RawDecode(batch, context) : double.NaN;
-                var (scheduler, bytesPerToken, processBytesPerToken) = await SchedulerDecodeAsync(batch, context);
+                var (scheduler, bytesPerToken, processBytesPerToken, steady) = await SchedulerDecodeAsync(batch, context);
                 Console.Error.WriteLine($"[{Label}] decode batch {batch,2} context {context}: raw {raw,8:F1} tok/s  scheduler {scheduler,8:F1} tok/s  ratio {scheduler / raw:F3}  allocated: scheduler thread {bytesPerToken,6:F1} B/token, process {processBytesPerToken,7:F1} B/token");
-                rows.Add(Row(batch, context, raw, scheduler, bytesPerToken, processBytesPerToken));
+                // Where a steady step goes: the engine's forward against raw's (batch / raw tokens a second), and the rest.
+                Console.Error.WriteLine($"  [{Label}] steady window, {steady.Steps} steps: forward {steady.ForwardMs:F2} ms a step (raw {batch * 1000 / raw:F2}), sampling+emission {steady.EmitMs:F2} ms, step {batch * 1000 / scheduler:F2} ms");
+                var row = Row(batch, context, raw, scheduler, bytesPerToken, processBytesPerToken);
+                row["steady_forward_ms_per_step"] = Math.Round(steady.ForwardMs, 3);
+                row["steady_emit_ms_per_step"] = Math.Round(steady.EmitMs, 3);
+                rows.Add(row);
             }
         }
 
@@ -60,7 +78,7 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
         var random = new Random(1);
         var past = new OrtValue[runner.KvTensorCount];
         // A shared-buffer graph keeps one buffer with room for every step; the Concat graph grows it each step.
-        var length = manifest.PastPresentShareBuffer ? context + DecodeSteps + 8 : context;
+        var length = manifest.PastPresentShareBuffer ? context + DecodeSteps + 8 + RawPadding : context;
         for (var i = 0; i < past.Length; i++)
         {
             past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, manifest.KvElementType,
@@ -96,11 +114,16 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
             var positions = new long[batch];
             Array.Fill(ids, 464L);
             Array.Fill(positions, total - 1L);
-            var mask = new long[batch * total];
-            Array.Fill(mask, 1L);
+            var width = manifest.PastPresentShareBuffer && RawPadding > 0 ? length : total;
+            var mask = new long[batch * width];
+            for (var r = 0; r < batch; r++)
+            {
+                mask.AsSpan(r * width, total).Fill(1L);
+            }
+
             using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [batch, 1]);
             using var positionValue = OrtValue.CreateTensorValueFromMemory(positions, [batch, 1]);
-            using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [batch, total]);
+            using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [batch, width]);
             if (manifest.PastPresentShareBuffer)
             {
                 runner.ForwardInPlace(idsValue, maskValue, positionValue, past, logitsValue);
@@ -132,7 +155,7 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
     /// token costs the garbage collector: the scheduler thread's allocated bytes (GC.GetAllocatedBytesForCurrentThread,
     /// which the engine publishes each step in EngineStats) over the steady window, divided by the tokens decoded in it.
     /// </summary>
-    internal async Task<(double TokensPerSecond, double BytesPerToken, double ProcessBytesPerToken)> SchedulerDecodeAsync(int batch, int context)
+    internal async Task<(double TokensPerSecond, double BytesPerToken, double ProcessBytesPerToken, (double ForwardMs, double EmitMs, long Steps) Steady)> SchedulerDecodeAsync(int batch, int context)
     {
         using var engine = InferenceEngine.Create(new EngineOptions
         {
@@ -168,7 +191,7 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
         var start = stamps.Max(s => s[0]);
         var end = stamps.Min(s => s[^1]);
         var tokens = stamps.Sum(s => s.Count(t => t > start && t <= end));
-        return (tokens / Stopwatch.GetElapsedTime(start, end).TotalSeconds, window.BytesPerToken, window.ProcessBytesPerToken);
+        return (tokens / Stopwatch.GetElapsedTime(start, end).TotalSeconds, window.BytesPerToken, window.ProcessBytesPerToken, window.PerStep);
     }
 
     private static async Task<List<long>> CollectTimestampsAsync(System.Threading.Channels.ChannelReader<GenerationChunk> reader, SteadyWindow window)
@@ -223,6 +246,13 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
         public double ProcessBytesPerToken => _first is { } a && _last is { } b && b.Tokens > a.Tokens
             ? (double)(b.Process - a.Process) / (b.Tokens - a.Tokens)
             : double.NaN;
+
+        /// <summary>The steady window's decode steps: forward and sampling+emission milliseconds a step.</summary>
+        public (double ForwardMs, double EmitMs, long Steps) PerStep => _first is { } a && _last is { } b && b.Stats.Steps > a.Stats.Steps
+            ? ((b.Stats.DecodeForwardSeconds - a.Stats.DecodeForwardSeconds) * 1000 / (b.Stats.Steps - a.Stats.Steps),
+               (b.Stats.DecodeEmitSeconds - a.Stats.DecodeEmitSeconds) * 1000 / (b.Stats.Steps - a.Stats.Steps),
+               b.Stats.Steps - a.Stats.Steps)
+            : (double.NaN, double.NaN, 0);
     }
 
     /// <summary>
@@ -242,6 +272,7 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
             + "work, and explain why each of them matters to a programmer who writes .NET services every day, "
             + "with an example for each.";
         var sampling = new SamplingOptions { Temperature = 0f, MaxNewTokens = replyTokens };
+        var endOfTurn = engine.Manifest.EndOfTurnTokenIds.Count > 0 ? engine.Manifest.EndOfTurnTokenIds[0] : engine.Manifest.EosTokenId ?? 0;
         for (var rep = 0; rep < repetitions; rep++)
         {
             reuse[rep] = new double[turns];
@@ -250,7 +281,10 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
             var history = new List<int>();
             for (var turn = 0; turn < turns; turn++)
             {
-                history.AddRange(engine.Tokenizer.EncodeToIds($"<|user|>\n{userText} (turn {turn + 1})\n<|assistant|>\n"));
+                // The model's own template (tiny-chat's renders "<|user|>\n{text}\n<|assistant|>\n"), each turn's
+                // user message and reply header appended to the history; the reply ends with the end-of-turn id.
+                var rendered = engine.ChatTemplate.Render([new ChatMessage(ChatRole.User, $"{userText} (turn {turn + 1})")], addGenerationPrompt: true);
+                history.AddRange(engine.Tokenizer.EncodeToIds(rendered));
                 var prompt = history.ToArray();
                 lastPromptTokens = prompt.Length;
 
@@ -263,7 +297,7 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
                 List<int> reply;
                 (reuse[rep][turn], reply) = await TimedAsync(engine, new GenerationRequest(handle, prompt, sampling) { StopTokenIds = [] });
                 history.AddRange(reply);
-                history.Add(50256);
+                history.Add(endOfTurn);
             }
         }
 
