@@ -118,7 +118,7 @@ internal static class BenchmarkCommand
             var (layoutModel, variant) = LayoutOf(model, layout);
             var bench = new EngineBenchmark(layoutModel, variant, threads, quick, spinning, device, steps, layout)
             {
-                Contexts = contexts ?? [512, 1536],
+                Contexts = contexts ?? EngineBenchmark.DefaultContexts,
                 Batches = batches ?? EngineBenchmark.DefaultBatches(device),
                 RawPadding = rawPadding,
             };

@@ -20,7 +20,9 @@ namespace AutoGlm.Orleans.Benchmarks;
 internal sealed class EngineBenchmark(string modelPath, string? variant, int threads, bool quick, bool spinning, ExecutionDevice device = ExecutionDevice.Cpu, int steps = 0, string? label = null)
 {
     /// <summary>Prompt lengths and batch sizes of the decode section (the command's --contexts, --batches).</summary>
-    public int[] Contexts { get; init; } = [512, 1536];
+    public int[] Contexts { get; init; } = DefaultContexts;
+
+    public static int[] DefaultContexts => [512, 1536];
 
     public int[] Batches { get; init; } = DefaultBatches(device);
 

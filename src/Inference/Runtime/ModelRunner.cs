@@ -113,20 +113,7 @@ public sealed class ModelRunner : IDisposable
         var binding = _binding ?? throw new InvalidOperationException($"model {Manifest.Name} does not share past and present buffers");
         try
         {
-            binding.BindInput(_inputNames[0], inputIds);
-            binding.BindInput(_inputNames[1], attentionMask);
-            if (TakesPositions)
-            {
-                binding.BindInput(_inputNames[2], positionIds);
-            }
-
-            for (var i = 0; i < KvTensorCount; i++)
-            {
-                binding.BindInput(_inputNames[_kvOffset + i], kv[i]);
-                binding.BindOutput(_outputNames[1 + i], kv[i]);
-            }
-
-            binding.BindOutput(_outputNames[0], logits);
+            BindInPlace(binding, inputIds, attentionMask, positionIds, kv, logits);
             _session.RunWithBinding(_runOptions, binding);
         }
         finally
@@ -151,20 +138,7 @@ public sealed class ModelRunner : IDisposable
         var binding = _session.CreateIoBinding();
         try
         {
-            binding.BindInput(_inputNames[0], inputIds);
-            binding.BindInput(_inputNames[1], attentionMask);
-            if (TakesPositions)
-            {
-                binding.BindInput(_inputNames[2], positionIds);
-            }
-
-            for (var i = 0; i < KvTensorCount; i++)
-            {
-                binding.BindInput(_inputNames[_kvOffset + i], kv[i]);
-                binding.BindOutput(_outputNames[1 + i], kv[i]);
-            }
-
-            binding.BindOutput(_outputNames[0], logits);
+            BindInPlace(binding, inputIds, attentionMask, positionIds, kv, logits);
             // On the CPU the graph reads the host buffers themselves; on a GPU binding copied them (BoundForward says why).
             (string, OrtValue)[] rebound = Device == ExecutionDevice.Cpu
                 ? []
@@ -178,6 +152,25 @@ public sealed class ModelRunner : IDisposable
             binding.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The shared-buffer forward's bindings: the inputs, each KV tensor as both past and present, the logits.</summary>
+    private void BindInPlace(OrtIoBinding binding, OrtValue inputIds, OrtValue attentionMask, OrtValue positionIds, IReadOnlyList<OrtValue> kv, OrtValue logits)
+    {
+        binding.BindInput(_inputNames[0], inputIds);
+        binding.BindInput(_inputNames[1], attentionMask);
+        if (TakesPositions)
+        {
+            binding.BindInput(_inputNames[2], positionIds);
+        }
+
+        for (var i = 0; i < KvTensorCount; i++)
+        {
+            binding.BindInput(_inputNames[_kvOffset + i], kv[i]);
+            binding.BindOutput(_outputNames[1 + i], kv[i]);
+        }
+
+        binding.BindOutput(_outputNames[0], logits);
     }
 
     /// <summary>

@@ -1,7 +1,7 @@
 using AutoGlm.Orleans.Inference.Engine;
 using AutoGlm.Orleans.Inference.Models;
-using AutoGlm.Orleans.Inference.Sampling;
 using AutoGlm.Orleans.Inference.Tests.Gguf;
+using AutoGlm.Orleans.Testing.Quality;
 
 namespace AutoGlm.Orleans.Inference.Tests.Families;
 
@@ -47,19 +47,8 @@ public sealed class QuantizedFamilyFolderTests
             var agreed = 0;
             foreach (var (reference, i) in FamilyFixtures.Reference(family).References.Select((r, i) => (r, i)))
             {
-                var handle = engine.GetOrCreateHandle($"forced-{i}");
-                var history = new List<int>(reference.PromptIds);
-                foreach (var expected in reference.GreedyIds)
-                {
-                    var request = new GenerationRequest(handle, [.. history], new SamplingOptions { Temperature = 0f, MaxNewTokens = 1 }) { StopTokenIds = [] };
-                    await foreach (var chunk in engine.Submit(request, Ct).ReadAllAsync(Ct))
-                    {
-                        agreed += chunk.TokenId == expected ? 1 : 0;
-                    }
-
-                    positions++;
-                    history.Add(expected);
-                }
+                agreed += await VariantQuality.TeacherForcedAsync(engine, $"forced-{i}", reference.PromptIds, reference.GreedyIds, Ct);
+                positions += reference.GreedyIds.Length;
             }
 
             var agreement = (double)agreed / positions;

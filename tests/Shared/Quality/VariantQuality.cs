@@ -59,21 +59,31 @@ internal static class VariantQuality
                 beforeDivergence += same;
             }
 
-            // One handle: each request extends the cached history by the previous reference token, so the engine
-            // prefills one token and samples one.
-            var handle = $"forced-{i}";
-            var history = new List<int>(prompt);
-            for (var t = 0; t < reference.Length; t++)
-            {
-                var predicted = await GenerateAsync(engine, handle, [.. history], 1, cancellationToken);
-                teacherForced += predicted.Length == 1 && predicted[0] == reference[t] ? 1 : 0;
-                history.Add(reference[t]);
-            }
+            teacherForced += await TeacherForcedAsync(engine, $"forced-{i}", prompt, reference, cancellationToken);
         }
 
         var perplexity = Perplexity.Measure(modelPath, engine.Manifest, baseline.Validation, baseline.WindowTokens, threads);
         return new QualityFigures(variant ?? "default", positions, (double)teacherForced / positions,
             freeRunning ? (double)beforeDivergence / positions : null, perplexity, baseline.Perplexity);
+    }
+
+    /// <summary>
+    /// Positions of <paramref name="reference"/> at which the engine's greedy token, given <paramref name="prompt"/> and
+    /// the reference tokens before it, is the reference token. One handle: each request extends the cached history by
+    /// the previous reference token, so the engine prefills one token and samples one.
+    /// </summary>
+    public static async Task<int> TeacherForcedAsync(InferenceEngine engine, string handle, int[] prompt, int[] reference, CancellationToken cancellationToken)
+    {
+        var agreed = 0;
+        var history = new List<int>(prompt);
+        foreach (var expected in reference)
+        {
+            var predicted = await GenerateAsync(engine, handle, [.. history], 1, cancellationToken);
+            agreed += predicted.Length == 1 && predicted[0] == expected ? 1 : 0;
+            history.Add(expected);
+        }
+
+        return agreed;
     }
 
     private static InferenceEngine CreateEngine(string modelPath, string? variant, int threads) => InferenceEngine.Create(new EngineOptions
