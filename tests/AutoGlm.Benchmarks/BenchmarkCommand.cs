@@ -16,7 +16,7 @@ internal static class BenchmarkCommand
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--steps N] [--spinning] [--turns N] [--contexts 512,1536] [--batches 1,8,32] [--raw-padding N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
+            Console.WriteLine("usage: AutoGlm.Benchmarks engine [--json FILE] [--model DIR] [--threads N] [--quick] [--steps N] [--spinning off|within-run|always] [--turns N] [--contexts 512,1536] [--batches 1,8,32] [--raw-padding N] [--only decode,multiturn] [--layouts shared,optimum] [--device cpu|cuda]");
             Console.WriteLine("       AutoGlm.Benchmarks " + MultiTurn.MultiTurnCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + State.StateCommand.Usage);
             Console.WriteLine("       AutoGlm.Benchmarks " + Responses.ResponsesCommand.Usage);
@@ -67,7 +67,7 @@ internal static class BenchmarkCommand
         var threads = Environment.ProcessorCount;
         var quick = false;
         var steps = 0;
-        var spinning = false;
+        var spinning = AutoGlm.Orleans.Inference.Runtime.IntraOpSpinning.Off;
         var turns = 10;
         int[]? contexts = null;
         int[]? batches = null;
@@ -84,7 +84,7 @@ internal static class BenchmarkCommand
                 case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--quick": quick = true; break;
                 case "--steps": steps = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-                case "--spinning": spinning = true; break;
+                case "--spinning": spinning = Enum.Parse<AutoGlm.Orleans.Inference.Runtime.IntraOpSpinning>(args[++i].Replace("-", "", StringComparison.Ordinal), ignoreCase: true); break;
                 case "--turns": turns = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--contexts": contexts = [.. args[++i].Split(',').Select(c => int.Parse(c, System.Globalization.CultureInfo.InvariantCulture))]; break;
                 case "--raw-padding": rawPadding = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
@@ -105,7 +105,7 @@ internal static class BenchmarkCommand
                 ["cores"] = Environment.ProcessorCount,
                 ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
                 ["intra_op_threads"] = threads,
-                ["intra_op_spinning"] = spinning,
+                ["intra_op_spinning"] = spinning.ToString(),
                 ["device"] = device.ToString(),
                 ["model"] = Path.GetFileName(model.TrimEnd('/')),
             },

@@ -17,7 +17,7 @@ namespace AutoGlm.Orleans.Benchmarks;
 /// </summary>
 /// <paramref name="steps"/>: decode steps per measurement (0: 64, or 16 with <paramref name="quick"/>); <paramref name="label"/>: the
 /// layout's name in the log (default: the variant).
-internal sealed class EngineBenchmark(string modelPath, string? variant, int threads, bool quick, bool spinning, ExecutionDevice device = ExecutionDevice.Cpu, int steps = 0, string? label = null)
+internal sealed class EngineBenchmark(string modelPath, string? variant, int threads, bool quick, IntraOpSpinning spinning, ExecutionDevice device = ExecutionDevice.Cpu, int steps = 0, string? label = null)
 {
     /// <summary>Prompt lengths and batch sizes of the decode section (the command's --contexts, --batches).</summary>
     public int[] Contexts { get; init; } = DefaultContexts;
@@ -76,7 +76,7 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
     private double RawDecode(int batch, int context)
     {
         var manifest = ModelFolder.Load(modelPath).WithVariant(variant);
-        using var runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads, spinning);
+        using var runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads, spinning, new EngineOptions { ModelPath = modelPath }.IntraOpSpinDuration);
         var random = new Random(1);
         var past = new OrtValue[runner.KvTensorCount];
         // A shared-buffer graph keeps one buffer with room for every step; the Concat graph grows it each step.

@@ -14,7 +14,8 @@ public sealed class EngineConfigurationTests
     {
         await using var app = SiloHost.Build(Arguments(
             "--Engine:ModelVariant", "optimum",
-            "--Engine:IntraOpSpinning", "true",
+            "--Engine:IntraOpSpinning", "Always",
+            "--Engine:IntraOpSpinDuration", "00:00:00.0005",
             "--Engine:MaxBatchSize", "7",
             "--Engine:MaxTokensPerStep", "64",
             "--Engine:RestoreTierKind", "Off"));
@@ -22,7 +23,8 @@ public sealed class EngineConfigurationTests
         Assert.Equal("optimum", engine.Options.ModelVariant);
         Assert.Equal("model.optimum.onnx", engine.Manifest.OnnxFile);
         Assert.False(engine.Manifest.PastPresentShareBuffer);
-        Assert.True(engine.Options.IntraOpSpinning);
+        Assert.Equal(AutoGlm.Orleans.Inference.Runtime.IntraOpSpinning.Always, engine.Options.IntraOpSpinning);
+        Assert.Equal(TimeSpan.FromMicroseconds(500), engine.Options.IntraOpSpinDuration);
         Assert.Equal(7, engine.Options.MaxBatchSize);
         Assert.Equal(64, engine.Options.MaxTokensPerStep);
         Assert.Equal(RestoreTierKind.Off, engine.Options.RestoreTierKind);

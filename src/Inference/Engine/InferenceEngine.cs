@@ -37,7 +37,7 @@ public sealed class InferenceEngine : IDisposable
         Tokenizer = TokenizerLoader.Load(Manifest.Tokenizer, options.ModelPath);
         ChatTemplate = ChatTemplates.Get(Manifest.ChatTemplate);
         var threads = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount;
-        _runner = new ModelRunner(options.ModelPath, Manifest, options.Device, threads, options.IntraOpSpinning);
+        _runner = new ModelRunner(options.ModelPath, Manifest, options.Device, threads, options.IntraOpSpinning, options.IntraOpSpinDuration);
         var budget = options.KvBudgetBytes > 0
             ? options.KvBudgetBytes
             : (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * options.KvBudgetFraction);

@@ -19,7 +19,8 @@ public sealed class ModelRunner : IDisposable
     private readonly OrtIoBinding? _binding;
     private readonly int _kvOffset;
 
-    public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads, bool intraOpSpinning = false)
+    public ModelRunner(string modelDirectory, ModelManifest manifest, ExecutionDevice device, int intraOpThreads,
+        IntraOpSpinning spinning = IntraOpSpinning.Off, TimeSpan spinDuration = default)
     {
         Manifest = manifest;
         using var options = new SessionOptions
@@ -29,7 +30,18 @@ public sealed class ModelRunner : IDisposable
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", intraOpSpinning ? "1" : "0");
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", spinning == IntraOpSpinning.Off ? "0" : "1");
+        if (spinning == IntraOpSpinning.WithinRun)
+        {
+            options.AddSessionConfigEntry("session.force_spinning_stop", "1");
+        }
+
+        if (spinning != IntraOpSpinning.Off && spinDuration > TimeSpan.Zero)
+        {
+            // A calibrated spin of about this long before a thread sleeps (ONNX Runtime's own count spins for much longer).
+            options.AddSessionConfigEntry("session.intra_op.spin_duration_us",
+                Math.Max(1L, (long)spinDuration.TotalMicroseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         if (device == ExecutionDevice.Cuda)
         {
             options.AppendExecutionProvider_CUDA(0);

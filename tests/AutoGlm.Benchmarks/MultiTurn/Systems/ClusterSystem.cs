@@ -6,6 +6,7 @@ using AutoGlm.Orleans.Client;
 using AutoGlm.Orleans.Grains;
 using AutoGlm.Orleans.Grains.Storage;
 using AutoGlm.Orleans.Inference.Engine;
+using AutoGlm.Orleans.Inference.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -65,9 +66,15 @@ public sealed class ClusterSystem : IChatSystem, IProfiledSystem
                     {
                         ModelPath = modelPath,
                         ModelVariant = modelVariant,
-                        // AUTOGLM_BENCH_SPINNING=1: ONNX Runtime's intra-op threads spin between parallel sections (as
-                        // ONNX Runtime GenAI's do by default), to tell that apart from the grain path at C = 1.
-                        IntraOpSpinning = Environment.GetEnvironmentVariable("AUTOGLM_BENCH_SPINNING") == "1",
+                        // AUTOGLM_BENCH_SPINNING=Off|WithinRun|Always: another spinning policy than the engine's default
+                        // for ONNX Runtime's intra-op threads, to tell its share apart from the grain path's.
+                        IntraOpSpinning = Environment.GetEnvironmentVariable("AUTOGLM_BENCH_SPINNING") is { Length: > 0 } policy
+                            ? Enum.Parse<IntraOpSpinning>(policy, ignoreCase: true)
+                            : new EngineOptions { ModelPath = modelPath }.IntraOpSpinning,
+                        // AUTOGLM_BENCH_SPIN_US=N: another spin duration (microseconds; 0: ONNX Runtime's own count).
+                        IntraOpSpinDuration = Environment.GetEnvironmentVariable("AUTOGLM_BENCH_SPIN_US") is { Length: > 0 } us
+                            ? TimeSpan.FromMicroseconds(double.Parse(us, System.Globalization.CultureInfo.InvariantCulture))
+                            : new EngineOptions { ModelPath = modelPath }.IntraOpSpinDuration,
                         IntraOpThreads = intraOpThreads,
                         MaxBatchSize = 32,
                         MaxTokensPerStep = 512,
