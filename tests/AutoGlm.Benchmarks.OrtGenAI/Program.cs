@@ -1,12 +1,21 @@
 using System.Text.Json;
 using AutoGlm.Orleans.Benchmarks.MultiTurn;
 using AutoGlm.Orleans.Benchmarks.OrtGenAI;
+using AutoGlm.Orleans.Benchmarks.OrtGenAI.Forward;
 using Microsoft.ML.OnnxRuntimeGenAI;
+
+// `forward --model DIR …`: GenAI, our raw forward and our engine decoding batch 1 side by side (ForwardComparison).
+if (args.Length > 0 && args[0] == "forward")
+{
+    using var oga = new OgaHandle();
+    return await ForwardComparison.RunAsync(args[1..], CancellationToken.None);
+}
 
 // The ortgenai system of the multiturn benchmark, in its own process: REQUEST.json in, RESPONSE.json out.
 if (args.Length != 2)
 {
     Console.Error.WriteLine("usage: AutoGlm.Benchmarks.OrtGenAI REQUEST.json RESPONSE.json (launched by AutoGlm.Benchmarks multiturn)");
+    Console.Error.WriteLine("   or: AutoGlm.Benchmarks.OrtGenAI forward --model DIR [--prompt 512] [--rounds 9] [--window 32] [--threads N] [--json FILE]");
     return 2;
 }
 
