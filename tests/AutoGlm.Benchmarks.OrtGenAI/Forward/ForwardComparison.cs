@@ -8,7 +8,8 @@ using AutoGlm.Orleans.Inference.Runtime;
 namespace AutoGlm.Orleans.Benchmarks.OrtGenAI.Forward;
 
 /// <summary>
-/// Batch-1 decode of one model by ONNX Runtime GenAI, our raw forward and our engine, in one process on one ONNX
+/// Decode of one model by ONNX Runtime GenAI, our raw forward and our engine (at batch 1; at a larger batch without
+/// GenAI, whose C# API does not batch), each optionally under another spinning policy, in one process on one ONNX
 /// Runtime library, window after window in an order that rotates each round. Separate runs of a system drift with
 /// the shared machine (one configuration's 64-step window read 59–77 ms on this VM), so a C = 1 ratio of two runs
 /// minutes apart cannot tell a per-token gap from noise: adjacent windows can. The figure is the median of each
