@@ -75,81 +75,10 @@ internal sealed class EngineBenchmark(string modelPath, string? variant, int thr
     /// <summary>ONNX Runtime's forward alone: the KV fed back as the next past, nothing else.</summary>
     private double RawDecode(int batch, int context)
     {
-        var manifest = ModelFolder.Load(modelPath).WithVariant(variant);
-        using var runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads, spinning, new EngineOptions { ModelPath = modelPath }.IntraOpSpinDuration);
-        var random = new Random(1);
-        var past = new OrtValue[runner.KvTensorCount];
-        // A shared-buffer graph keeps one buffer with room for every step; the Concat graph grows it each step.
-        var length = manifest.PastPresentShareBuffer ? context + DecodeSteps + 8 + RawPadding : context;
-        for (var i = 0; i < past.Length; i++)
-        {
-            past[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, manifest.KvElementType,
-                [batch, manifest.NumKeyValueHeads, length, manifest.HeadDim]);
-            if (manifest.KvElementType == TensorElementType.Float)
-            {
-                var span = past[i].GetTensorMutableDataAsSpan<float>();
-                for (var j = 0; j < span.Length; j++)
-                {
-                    span[j] = (float)(random.NextDouble() - 0.5);
-                }
-            }
-            else
-            {
-                // float16 KV: zeros are finite, and attention's cost does not depend on the values.
-                past[i].GetTensorMutableRawData().Clear();
-            }
-        }
-
-        var warmup = 3;
-        var stopwatch = new Stopwatch();
-        var logits = new float[batch * manifest.VocabSize];
-        using var logitsValue = OrtValue.CreateTensorValueFromMemory(logits, [batch, 1, manifest.VocabSize]);
-        for (var step = 0; step < warmup + DecodeSteps; step++)
-        {
-            if (step == warmup)
-            {
-                stopwatch.Start();
-            }
-
-            var total = context + step + 1;
-            var ids = new long[batch];
-            var positions = new long[batch];
-            Array.Fill(ids, 464L);
-            Array.Fill(positions, total - 1L);
-            var width = manifest.PastPresentShareBuffer && RawPadding > 0 ? length : total;
-            var mask = new long[batch * width];
-            for (var r = 0; r < batch; r++)
-            {
-                mask.AsSpan(r * width, total).Fill(1L);
-            }
-
-            using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [batch, 1]);
-            using var positionValue = OrtValue.CreateTensorValueFromMemory(positions, [batch, 1]);
-            using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [batch, width]);
-            if (manifest.PastPresentShareBuffer)
-            {
-                runner.ForwardInPlace(idsValue, maskValue, positionValue, past, logitsValue);
-                _ = logits[^1];
-                continue;
-            }
-
-            using var result = runner.Forward(idsValue, maskValue, positionValue, past);
-            _ = result.LastLogits(batch - 1)[0];
-            foreach (var tensor in past)
-            {
-                tensor.Dispose();
-            }
-
-            past = result.TakePresents();
-        }
-
-        stopwatch.Stop();
-        foreach (var tensor in past)
-        {
-            tensor.Dispose();
-        }
-
-        return batch * DecodeSteps / stopwatch.Elapsed.TotalSeconds;
+        const int warmup = 3;
+        using var loop = new Raw.RawDecodeLoop(modelPath, variant, threads, spinning, batch, context, warmup + DecodeSteps, RawPadding);
+        loop.Run(warmup);
+        return batch * DecodeSteps / loop.Run(DecodeSteps).TotalSeconds;
     }
 
     /// <summary>

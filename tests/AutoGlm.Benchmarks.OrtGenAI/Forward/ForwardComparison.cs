@@ -141,7 +141,7 @@ internal static class ForwardComparison
         var names = windows.Keys.ToList();
         (string Ours, string Other)[] wanted =
         [
-            .. names.Where(k => k != "ortgenai").Select(k => (k, "ortgenai")),
+            .. names.Where(k => k != "ortgenai" && names.Contains("ortgenai")).Select(k => (k, "ortgenai")),
             .. names.Where(k => Base(k) == "engine").SelectMany(e => names.Where(r => Base(r) == "raw" && r[3..] == e[6..]).Select(r => (e, r))),
             .. names.SelectMany((a, i) => names.Skip(i + 1).Where(b => Base(b) == Base(a) && Base(a) != "ortgenai").Select(b => (b, a))),
         ];
