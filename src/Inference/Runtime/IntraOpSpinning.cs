@@ -18,8 +18,8 @@ public enum IntraOpSpinning
     WithinRun,
 
     /// <summary>
-    /// ONNX Runtime's default (and ONNX Runtime GenAI's): threads keep spinning after a forward returns,
-    /// 20–50 ms of a core each time on this project's 2-core machine.
+    /// ONNX Runtime's default (and ONNX Runtime GenAI's): threads keep spinning after a forward returns (with ONNX
+    /// Runtime's own spin count, 20–50 ms of a core each time on this project's 2-core machine).
     /// </summary>
     Always,
 }

@@ -42,6 +42,7 @@ public sealed class ModelRunner : IDisposable
             options.AddSessionConfigEntry("session.intra_op.spin_duration_us",
                 Math.Max(1L, (long)spinDuration.TotalMicroseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
+
         if (device == ExecutionDevice.Cuda)
         {
             options.AppendExecutionProvider_CUDA(0);
