@@ -67,7 +67,8 @@ internal static class BenchmarkCommand
         var threads = Environment.ProcessorCount;
         var quick = false;
         var steps = 0;
-        var spinning = AutoGlm.Orleans.Inference.Runtime.IntraOpSpinning.Off;
+        // The engine as it ships unless --spinning says otherwise.
+        var spinning = AutoGlm.Orleans.Inference.Engine.EngineOptions.DefaultIntraOpSpinning;
         var turns = 10;
         int[]? contexts = null;
         int[]? batches = null;

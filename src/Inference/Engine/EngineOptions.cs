@@ -25,14 +25,20 @@ public sealed record EngineOptions
     /// (the default model through the cluster: ~1.2× the output at C = 1 with spinning); threads that go on
     /// spinning after it returns take the cores from the scheduler, the token streams and Orleans.
     /// </summary>
-    public IntraOpSpinning IntraOpSpinning { get; init; } = IntraOpSpinning.WithinRun;
+    public IntraOpSpinning IntraOpSpinning { get; init; } = DefaultIntraOpSpinning;
 
     /// <summary>
     /// How long a spinning thread polls for work before it sleeps. ONNX Runtime's own iteration count spins far longer,
     /// and its threads then starve Orleans' inside a forward (~5 % less output at C = 16 through the cluster than not
     /// spinning at all); 100 µs keeps the C = 1 gain without that loss. Zero: ONNX Runtime's own count.
     /// </summary>
-    public TimeSpan IntraOpSpinDuration { get; init; } = TimeSpan.FromMicroseconds(100);
+    public TimeSpan IntraOpSpinDuration { get; init; } = DefaultIntraOpSpinDuration;
+
+    /// <summary>The default <see cref="IntraOpSpinning"/>: within a forward.</summary>
+    public const IntraOpSpinning DefaultIntraOpSpinning = Runtime.IntraOpSpinning.WithinRun;
+
+    /// <summary>The default <see cref="IntraOpSpinDuration"/>: 100 µs.</summary>
+    public static readonly TimeSpan DefaultIntraOpSpinDuration = TimeSpan.FromMicroseconds(100);
 
     /// <summary>Rows in one decode forward (running generations).</summary>
     public int MaxBatchSize { get; init; } = 32;

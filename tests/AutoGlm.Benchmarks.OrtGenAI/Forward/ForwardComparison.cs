@@ -192,7 +192,7 @@ internal static class ForwardComparison
 
     private static IntraOpSpinning SpinningOf(string system) => system.IndexOf('-', StringComparison.Ordinal) is var dash and > 0
         ? Enum.Parse<IntraOpSpinning>(system[(dash + 1)..].Replace("-", "", StringComparison.Ordinal), ignoreCase: true)
-        : new EngineOptions { ModelPath = "" }.IntraOpSpinning;
+        : EngineOptions.DefaultIntraOpSpinning;
 
     private static double Median(IEnumerable<double> values)
     {

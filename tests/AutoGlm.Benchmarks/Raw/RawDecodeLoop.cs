@@ -29,7 +29,7 @@ internal sealed class RawDecodeLoop : IDisposable
     public RawDecodeLoop(string modelPath, string? variant, int threads, IntraOpSpinning spinning, int batch, int context, int maxSteps, int padding = 0)
     {
         var manifest = ModelFolder.Load(modelPath).WithVariant(variant);
-        _runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads, spinning, new EngineOptions { ModelPath = modelPath }.IntraOpSpinDuration);
+        _runner = new ModelRunner(modelPath, manifest, ExecutionDevice.Cpu, threads, spinning, EngineOptions.DefaultIntraOpSpinDuration);
         _inPlace = manifest.PastPresentShareBuffer;
         _batch = batch;
         _length = context;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using AutoGlm.Orleans.Inference.Engine;
 using AutoGlm.Orleans.Inference.Models;
-using AutoGlm.Orleans.Inference.Runtime;
 using AutoGlm.Orleans.Inference.Sampling;
 
 namespace AutoGlm.Orleans.Benchmarks.Variants;
@@ -134,5 +133,5 @@ internal sealed class VariantBenchmark(string modelPath, string? variant, int th
 
     /// <summary>Decode tokens a second through the scheduler at <paramref name="batch"/> rows of a 512-token context.</summary>
     public async Task<double> DecodeAsync(int batch) =>
-        (await new EngineBenchmark(modelPath, variant, threads, quick, spinning: IntraOpSpinning.Off).SchedulerDecodeAsync(batch, 512)).TokensPerSecond;
+        (await new EngineBenchmark(modelPath, variant, threads, quick, spinning: EngineOptions.DefaultIntraOpSpinning).SchedulerDecodeAsync(batch, 512)).TokensPerSecond;
 }

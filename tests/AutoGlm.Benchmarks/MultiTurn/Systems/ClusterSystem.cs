@@ -70,11 +70,11 @@ public sealed class ClusterSystem : IChatSystem, IProfiledSystem
                         // for ONNX Runtime's intra-op threads, to tell its share apart from the grain path's.
                         IntraOpSpinning = Environment.GetEnvironmentVariable("AUTOGLM_BENCH_SPINNING") is { Length: > 0 } policy
                             ? Enum.Parse<IntraOpSpinning>(policy, ignoreCase: true)
-                            : new EngineOptions { ModelPath = modelPath }.IntraOpSpinning,
+                            : EngineOptions.DefaultIntraOpSpinning,
                         // AUTOGLM_BENCH_SPIN_US=N: another spin duration (microseconds; 0: ONNX Runtime's own count).
                         IntraOpSpinDuration = Environment.GetEnvironmentVariable("AUTOGLM_BENCH_SPIN_US") is { Length: > 0 } us
                             ? TimeSpan.FromMicroseconds(double.Parse(us, System.Globalization.CultureInfo.InvariantCulture))
-                            : new EngineOptions { ModelPath = modelPath }.IntraOpSpinDuration,
+                            : EngineOptions.DefaultIntraOpSpinDuration,
                         IntraOpThreads = intraOpThreads,
                         MaxBatchSize = 32,
                         MaxTokensPerStep = 512,
